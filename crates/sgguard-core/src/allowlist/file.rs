@@ -1,0 +1,204 @@
+//! The TOML interchange form of the allowlist. Loading validates every entry and reports
+//! all problems at once; nothing half-valid is ever returned.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::AllowEntry;
+use crate::error::{AllowlistProblem, Error};
+use crate::model::{Direction, PortRange, Protocol};
+use crate::time::format_time;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowlistToml {
+    #[serde(default)]
+    allow: Vec<EntryToml>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryToml {
+    id: Option<String>,
+    owner: Option<String>,
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<toml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<toml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cidrs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    prefix_lists: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    source_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    accounts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    principals: Vec<String>,
+}
+
+/// Parses and validates an allowlist. `file` names the source in every error.
+pub fn from_toml(text: &str, file: &str) -> Result<Vec<AllowEntry>, Error> {
+    let parsed: AllowlistToml = toml::from_str(text).map_err(|source| Error::AllowlistSyntax {
+        file: file.to_owned(),
+        source: Box::new(source),
+    })?;
+    let mut problems = Vec::new();
+    let mut entries = Vec::new();
+    let mut seen = HashSet::new();
+    for (index, raw) in parsed.allow.into_iter().enumerate() {
+        let label = raw.id.clone().filter(|id| !id.trim().is_empty()).map_or_else(|| format!("#{}", index + 1), |id| format!("`{id}`"));
+        let before = problems.len();
+        let entry = validate(raw, &label, &mut problems);
+        if let Some(entry) = entry.filter(|_| problems.len() == before) {
+            if !seen.insert(entry.id.clone()) {
+                problems.push(problem(&label, "id", "is used by an earlier entry"));
+            }
+            entries.push(entry);
+        }
+    }
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(Error::InvalidAllowlist { file: file.to_owned(), problems })
+    }
+}
+
+fn problem(entry: &str, field: &str, message: impl Into<String>) -> AllowlistProblem {
+    AllowlistProblem { entry: entry.to_owned(), field: field.to_owned(), message: message.into() }
+}
+
+fn validate(raw: EntryToml, label: &str, problems: &mut Vec<AllowlistProblem>) -> Option<AllowEntry> {
+    let mut required = |value: Option<String>, field: &str| match value.filter(|v| !v.trim().is_empty()) {
+        Some(v) => Some(v),
+        None => {
+            problems.push(problem(label, field, "is required"));
+            None
+        }
+    };
+    let id = required(raw.id, "id");
+    let owner = required(raw.owner, "owner");
+    let reason = required(raw.reason, "reason");
+    let (id, owner, reason) = (id?, owner?, reason?);
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        problems.push(problem(label, "id", "may hold only letters, digits, `-`, `_` and `.`"));
+    }
+    let mut entry = AllowEntry::new(id, owner, reason);
+
+    if let Some(value) = raw.expires {
+        let text = match &value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(d) => d.to_string(),
+            other => other.to_string(),
+        };
+        match DateTime::parse_from_rfc3339(&text) {
+            Ok(t) => entry.expires = Some(t.with_timezone(&Utc)),
+            Err(_) => problems.push(problem(label, "expires", format!("`{text}` is not an RFC 3339 time like 2027-01-31T00:00:00Z"))),
+        }
+    }
+    if let Some(text) = raw.direction {
+        match text.as_str() {
+            "ingress" => entry.direction = Direction::Ingress,
+            "egress" => entry.direction = Direction::Egress,
+            _ => problems.push(problem(label, "direction", format!("`{text}` is not `ingress` or `egress`"))),
+        }
+    }
+    if let Some(value) = raw.protocol {
+        let text = scalar_text(&value);
+        match Protocol::parse(&text) {
+            Some(p) => entry.protocol = p,
+            None => problems.push(problem(label, "protocol", format!("`{text}` is not tcp, udp, icmp, icmpv6, all or a protocol number"))),
+        }
+    }
+    if let Some(value) = raw.ports {
+        match PortRange::parse(&scalar_text(&value)) {
+            Ok(r) => entry.ports = r,
+            Err(message) => problems.push(problem(label, "ports", message)),
+        }
+    }
+    for (i, text) in raw.cidrs.iter().enumerate() {
+        match text.trim().parse::<IpNet>() {
+            Ok(net) => entry.cidrs.push(net),
+            Err(_) => problems.push(problem(label, &format!("cidrs[{i}]"), format!("`{text}` is not a CIDR"))),
+        }
+    }
+    let mut prefixed = |list: Vec<String>, field: &str, prefix: &str, target: &mut Vec<String>| {
+        for (i, text) in list.into_iter().enumerate() {
+            if text.starts_with(prefix) && text.len() > prefix.len() {
+                target.push(text);
+            } else {
+                problems.push(problem(label, &format!("{field}[{i}]"), format!("`{text}` does not start with `{prefix}`")));
+            }
+        }
+    };
+    prefixed(raw.prefix_lists, "prefix_lists", "pl-", &mut entry.prefix_lists);
+    prefixed(raw.source_groups, "source_groups", "sg-", &mut entry.source_groups);
+    prefixed(raw.groups, "groups", "sg-", &mut entry.groups);
+    for (i, account) in raw.accounts.iter().enumerate() {
+        if account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) {
+            entry.accounts.push(account.clone());
+        } else {
+            problems.push(problem(label, &format!("accounts[{i}]"), format!("`{account}` is not a 12-digit account id")));
+        }
+    }
+    for (i, region) in raw.regions.iter().enumerate() {
+        if !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            entry.regions.push(region.clone());
+        } else {
+            problems.push(problem(label, &format!("regions[{i}]"), format!("`{region}` is not a region name")));
+        }
+    }
+    for (i, principal) in raw.principals.iter().enumerate() {
+        if principal.trim().is_empty() {
+            problems.push(problem(label, &format!("principals[{i}]"), "is empty"));
+        } else {
+            entry.principals.push(principal.clone());
+        }
+    }
+    Some(entry)
+}
+
+fn scalar_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes entries in the canonical TOML form, which [`from_toml`] reads back identically.
+pub fn to_toml(entries: &[AllowEntry]) -> Result<String, Error> {
+    let doc = AllowlistToml {
+        allow: entries
+            .iter()
+            .map(|e| EntryToml {
+                id: Some(e.id.clone()),
+                owner: Some(e.owner.clone()),
+                reason: Some(e.reason.clone()),
+                expires: e.expires.map(|t| toml::Value::String(format_time(&t))),
+                direction: Some(e.direction.to_string()),
+                protocol: Some(toml::Value::String(e.protocol.to_string())),
+                ports: Some(toml::Value::String(e.ports.to_string())),
+                cidrs: e.cidrs.iter().map(ToString::to_string).collect(),
+                prefix_lists: e.prefix_lists.clone(),
+                source_groups: e.source_groups.clone(),
+                groups: e.groups.clone(),
+                accounts: e.accounts.clone(),
+                regions: e.regions.clone(),
+                principals: e.principals.clone(),
+            })
+            .collect(),
+    };
+    toml::to_string(&doc).map_err(|source| Error::AllowlistExport { source })
+}

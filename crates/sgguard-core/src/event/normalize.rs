@@ -1,0 +1,356 @@
+//! One successful security-group record → a [`ChangeSet`]. Every shape in the field notes
+//! is handled here; a record we cannot understand is an [`Error::InvalidEvent`] that names
+//! the field, never a guess.
+
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::identity::RawIdentity;
+use super::raw::{
+    GroupCall, ModifyRequest, ModifyRuleContent, Permission, PermissionRequest, RuleSetItem,
+    RuleSetResponse,
+};
+use super::{ChangeSet, EventMeta};
+use crate::error::Error;
+use crate::model::{ChangeKind, Direction, Protocol, RuleChange, RuleContent, Source};
+use crate::time::parse_event_time;
+
+/// Normalizes one successful security-group call. Call [`super::classify_record`] first:
+/// this function does not skip failed or unrelated records.
+pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
+    let meta = parse_meta(record)?;
+    let event_name = meta.event_name.clone();
+    let request = record.get("requestParameters").unwrap_or(&Value::Null);
+    let response = record.get("responseElements").unwrap_or(&Value::Null);
+
+    let (direction, call) = match event_name.as_str() {
+        "AuthorizeSecurityGroupIngress" => (Direction::Ingress, Call::Authorize),
+        "AuthorizeSecurityGroupEgress" => (Direction::Egress, Call::Authorize),
+        "RevokeSecurityGroupIngress" => (Direction::Ingress, Call::Revoke),
+        "RevokeSecurityGroupEgress" => (Direction::Egress, Call::Revoke),
+        "UpdateSecurityGroupRuleDescriptionsIngress" => (Direction::Ingress, Call::Describe),
+        "UpdateSecurityGroupRuleDescriptionsEgress" => (Direction::Egress, Call::Describe),
+        "ModifySecurityGroupRules" => (Direction::Unknown, Call::Modify),
+        "CreateSecurityGroup" | "DeleteSecurityGroup" => (Direction::Unknown, Call::Group),
+        other => return Err(Error::invalid_event("eventName", format!("`{other}` is not a security-group call"))),
+    };
+
+    let (group_id, group_name, changes) = match call {
+        Call::Authorize | Call::Revoke | Call::Describe => {
+            let req: PermissionRequest = parse_at(request, "requestParameters")?;
+            let resp: RuleSetResponse = parse_optional_at(response, "responseElements")?;
+            let changes = match call {
+                Call::Authorize => authorized(&req, &resp, direction)?,
+                Call::Revoke => revoked(&req, &resp, direction)?,
+                _ => described(&req, direction)?,
+            };
+            let group_id = req.group_id.clone().or_else(|| {
+                resp.security_group_rule_set.iter().find_map(|r| r.group_id.clone())
+            });
+            if group_id.is_none() && req.group_name.is_none() {
+                return Err(Error::invalid_event("requestParameters.groupId", "neither groupId nor groupName is present"));
+            }
+            (group_id, req.group_name, changes)
+        }
+        Call::Modify => {
+            let req: ModifyRequest = parse_at(request, "requestParameters")?;
+            let changes = modified(&req)?;
+            let group_id = req.request.group_id.ok_or_else(|| {
+                Error::invalid_event("requestParameters.ModifySecurityGroupRulesRequest.GroupId", "missing")
+            })?;
+            (Some(group_id), None, changes)
+        }
+        Call::Group => {
+            let req: GroupCall = parse_optional_at(request, "requestParameters")?;
+            let resp: GroupCall = parse_optional_at(response, "responseElements")?;
+            let group_id = req.group_id.or(resp.group_id);
+            if group_id.is_none() && req.group_name.is_none() {
+                return Err(Error::invalid_event("requestParameters.groupId", "neither groupId nor groupName is present"));
+            }
+            (group_id, req.group_name, Vec::new())
+        }
+    };
+    Ok(ChangeSet { meta, group_id, group_name, changes })
+}
+
+#[derive(Clone, Copy)]
+enum Call {
+    Authorize,
+    Revoke,
+    Describe,
+    Modify,
+    Group,
+}
+
+fn parse_meta(record: &Value) -> Result<EventMeta, Error> {
+    let text = |key: &str| -> Result<String, Error> {
+        match record.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(other) if !other.is_null() => Err(Error::invalid_event(key, format!("expected a string, found `{other}`"))),
+            _ => Err(Error::invalid_event(key, "missing")),
+        }
+    };
+    let event_id = text("eventID")?;
+    let event_name = text("eventName")?;
+    let time_text = text("eventTime")?;
+    let event_time = parse_event_time(&time_text)
+        .ok_or_else(|| Error::invalid_event("eventTime", format!("`{time_text}` is not an RFC 3339 time")))?;
+    let raw_identity: RawIdentity = parse_optional_at(record.get("userIdentity").unwrap_or(&Value::Null), "userIdentity")?;
+    let account = text("recipientAccountId")
+        .ok()
+        .or_else(|| raw_identity.account_id().map(str::to_owned))
+        .ok_or_else(|| Error::invalid_event("recipientAccountId", "missing, and userIdentity.accountId is missing too"))?;
+    let region = text("awsRegion")?;
+    let optional = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
+    Ok(EventMeta {
+        event_id,
+        event_name,
+        event_time,
+        account,
+        region,
+        identity: raw_identity.into_identity(),
+        source_ip: optional("sourceIPAddress"),
+        user_agent: optional("userAgent"),
+    })
+}
+
+/// Deserializes `value` and, on failure, names the exact field below `root`.
+fn parse_at<T: DeserializeOwned>(value: &Value, root: &str) -> Result<T, Error> {
+    if value.is_null() {
+        return Err(Error::invalid_event(root, "missing"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." { root.to_owned() } else { format!("{root}.{path}") };
+        Error::invalid_event(field, err.into_inner())
+    })
+}
+
+/// Like [`parse_at`], where an absent or null value means the type's default.
+fn parse_optional_at<T: DeserializeOwned + Default>(value: &Value, root: &str) -> Result<T, Error> {
+    if value.is_null() { Ok(T::default()) } else { parse_at(value, root) }
+}
+
+fn protocol(text: Option<&str>, field: &str) -> Result<Protocol, Error> {
+    let text = text.ok_or_else(|| Error::invalid_event(field, "missing"))?;
+    Protocol::parse(text).ok_or_else(|| Error::invalid_event(field, format!("`{text}` is not an IP protocol")))
+}
+
+fn cidr(text: &str, field: &str) -> Result<IpNet, Error> {
+    text.trim()
+        .parse::<IpNet>()
+        .map_err(|_| Error::invalid_event(field, format!("`{text}` is not a CIDR")))
+}
+
+fn cidr_v4(text: &str, field: &str) -> Result<Source, Error> {
+    match cidr(text, field)? {
+        IpNet::V4(net) => Ok(Source::CidrV4(net)),
+        IpNet::V6(_) => Err(Error::invalid_event(field, format!("`{text}` is IPv6 in an IPv4 field"))),
+    }
+}
+
+fn cidr_v6(text: &str, field: &str) -> Result<Source, Error> {
+    match cidr(text, field)? {
+        IpNet::V6(net) => Ok(Source::CidrV6(net)),
+        IpNet::V4(_) => Err(Error::invalid_event(field, format!("`{text}` is IPv4 in an IPv6 field"))),
+    }
+}
+
+/// Each source of a permission becomes one rule, as EC2 itself stores them.
+fn permission_contents(permission: &Permission, field: &str) -> Result<Vec<RuleContent>, Error> {
+    let protocol = protocol(permission.ip_protocol.as_deref(), &format!("{field}.ipProtocol"))?;
+    let content = |source, description: &Option<String>| RuleContent {
+        protocol,
+        from_port: permission.from_port,
+        to_port: permission.to_port,
+        source,
+        description: description.clone(),
+    };
+    let mut contents = Vec::new();
+    for (i, r) in permission.ip_ranges.iter().enumerate() {
+        let source = cidr_v4(&r.cidr_ip, &format!("{field}.ipRanges.items[{i}].cidrIp"))?;
+        contents.push(content(source, &r.description));
+    }
+    for (i, r) in permission.ipv6_ranges.iter().enumerate() {
+        let source = cidr_v6(&r.cidr_ipv6, &format!("{field}.ipv6Ranges.items[{i}].cidrIpv6"))?;
+        contents.push(content(source, &r.description));
+    }
+    for p in &permission.prefix_list_ids {
+        contents.push(content(Source::PrefixList(p.prefix_list_id.clone()), &p.description));
+    }
+    for (i, g) in permission.groups.iter().enumerate() {
+        let group_id = g.group_id.clone().or_else(|| g.group_name.clone()).ok_or_else(|| {
+            Error::invalid_event(format!("{field}.groups.items[{i}].groupId"), "missing")
+        })?;
+        let source = Source::SecurityGroup {
+            group_id,
+            user_id: g.user_id.clone(),
+            vpc_peering_connection_id: g.vpc_peering_connection_id.clone(),
+        };
+        contents.push(content(source, &g.description));
+    }
+    Ok(contents)
+}
+
+/// The permissions named in the request: `ipPermissions.items` and the flat legacy form.
+fn requested_contents(req: &PermissionRequest) -> Result<Vec<RuleContent>, Error> {
+    let mut contents = Vec::new();
+    for (i, permission) in req.ip_permissions.iter().enumerate() {
+        contents.extend(permission_contents(permission, &format!("requestParameters.ipPermissions.items[{i}]"))?);
+    }
+    let legacy_source = match (&req.cidr_ip, &req.source_security_group_name) {
+        (Some(text), _) => Some(cidr_v4(text, "requestParameters.cidrIp")?),
+        (None, Some(name)) => Some(Source::SecurityGroup {
+            group_id: name.clone(),
+            user_id: req.source_security_group_owner_id.clone(),
+            vpc_peering_connection_id: None,
+        }),
+        (None, None) => None,
+    };
+    if let Some(source) = legacy_source {
+        let protocol = match req.ip_protocol.as_deref() {
+            Some(text) => protocol(Some(text), "requestParameters.ipProtocol")?,
+            None => Protocol::All,
+        };
+        contents.push(RuleContent {
+            protocol,
+            from_port: req.from_port,
+            to_port: req.to_port,
+            source,
+            description: None,
+        });
+    }
+    Ok(contents)
+}
+
+fn rule_set_change(item: &RuleSetItem, index: usize, set: &str, default: Direction, kind: ChangeKind) -> Result<RuleChange, Error> {
+    let field = format!("responseElements.{set}.items[{index}]");
+    let source = match (&item.cidr_ipv4, &item.cidr_ipv6, &item.prefix_list_id, &item.referenced_group_info) {
+        (Some(v4), _, _, _) => cidr_v4(v4, &format!("{field}.cidrIpv4"))?,
+        (_, Some(v6), _, _) => cidr_v6(v6, &format!("{field}.cidrIpv6"))?,
+        (_, _, Some(pl), _) => Source::PrefixList(pl.clone()),
+        (_, _, _, Some(group)) => Source::SecurityGroup {
+            group_id: group.group_id.clone().ok_or_else(|| {
+                Error::invalid_event(format!("{field}.referencedGroupInfo.groupId"), "missing")
+            })?,
+            user_id: group.user_id.clone(),
+            vpc_peering_connection_id: group.vpc_peering_connection_id.clone(),
+        },
+        _ => return Err(Error::invalid_event(field, "no cidrIpv4, cidrIpv6, prefixListId or referencedGroupInfo")),
+    };
+    let direction = match item.is_egress {
+        Some(true) => Direction::Egress,
+        Some(false) => Direction::Ingress,
+        None => default,
+    };
+    Ok(RuleChange {
+        rule_id: Some(item.security_group_rule_id.clone()),
+        direction,
+        kind,
+        content: Some(RuleContent {
+            protocol: protocol(item.ip_protocol.as_deref(), &format!("{field}.ipProtocol"))?,
+            from_port: item.from_port,
+            to_port: item.to_port,
+            source,
+            description: item.description.clone(),
+        }),
+    })
+}
+
+/// Authorize: the rule set of the response is authoritative (it has the rule ids); older
+/// records without it fall back to the request.
+fn authorized(req: &PermissionRequest, resp: &RuleSetResponse, direction: Direction) -> Result<Vec<RuleChange>, Error> {
+    let changes: Vec<RuleChange> = if resp.security_group_rule_set.is_empty() {
+        requested_contents(req)?
+            .into_iter()
+            .map(|content| RuleChange { rule_id: None, direction, kind: ChangeKind::Added, content: Some(content) })
+            .collect()
+    } else {
+        resp.security_group_rule_set
+            .iter()
+            .enumerate()
+            .map(|(i, item)| rule_set_change(item, i, "securityGroupRuleSet", direction, ChangeKind::Added))
+            .collect::<Result<_, _>>()?
+    };
+    if changes.is_empty() {
+        return Err(Error::invalid_event("requestParameters.ipPermissions", "the call authorizes no rule"));
+    }
+    Ok(changes)
+}
+
+fn revoked(req: &PermissionRequest, resp: &RuleSetResponse, direction: Direction) -> Result<Vec<RuleChange>, Error> {
+    if !resp.revoked_security_group_rule_set.is_empty() {
+        return resp
+            .revoked_security_group_rule_set
+            .iter()
+            .enumerate()
+            .map(|(i, item)| rule_set_change(item, i, "revokedSecurityGroupRuleSet", direction, ChangeKind::Removed))
+            .collect();
+    }
+    let by_content = requested_contents(req)?
+        .into_iter()
+        .map(|content| RuleChange { rule_id: None, direction, kind: ChangeKind::Removed, content: Some(content) });
+    let by_id = req.security_group_rule_ids.iter().map(|r| RuleChange {
+        rule_id: Some(r.security_group_rule_id.clone()),
+        direction,
+        kind: ChangeKind::Removed,
+        content: None,
+    });
+    Ok(by_content.chain(by_id).collect())
+}
+
+fn described(req: &PermissionRequest, direction: Direction) -> Result<Vec<RuleChange>, Error> {
+    let by_content = requested_contents(req)?
+        .into_iter()
+        .map(|content| RuleChange { rule_id: None, direction, kind: ChangeKind::Description, content: Some(content) });
+    let by_id = req.security_group_rule_descriptions.iter().map(|r| RuleChange {
+        rule_id: Some(r.security_group_rule_id.clone()),
+        direction,
+        kind: ChangeKind::Description,
+        content: None,
+    });
+    Ok(by_content.chain(by_id).collect())
+}
+
+fn modified(req: &ModifyRequest) -> Result<Vec<RuleChange>, Error> {
+    let rules = &req.request.security_group_rule;
+    if rules.is_empty() {
+        return Err(Error::invalid_event("requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule", "missing"));
+    }
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let field = format!("requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule[{i}].SecurityGroupRule");
+            Ok(RuleChange {
+                rule_id: Some(item.security_group_rule_id.clone()),
+                direction: Direction::Unknown,
+                kind: ChangeKind::Modified,
+                content: Some(modified_content(&item.security_group_rule, &field)?),
+            })
+        })
+        .collect()
+}
+
+fn modified_content(rule: &ModifyRuleContent, field: &str) -> Result<RuleContent, Error> {
+    let source = match (&rule.cidr_ipv4, &rule.cidr_ipv6, &rule.prefix_list_id, &rule.referenced_group_id) {
+        (Some(v4), _, _, _) => cidr_v4(v4, &format!("{field}.CidrIpv4"))?,
+        (_, Some(v6), _, _) => cidr_v6(v6, &format!("{field}.CidrIpv6"))?,
+        (_, _, Some(pl), _) => Source::PrefixList(pl.clone()),
+        (_, _, _, Some(group)) => Source::SecurityGroup {
+            group_id: group.clone(),
+            user_id: None,
+            vpc_peering_connection_id: None,
+        },
+        _ => return Err(Error::invalid_event(field, "no CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId")),
+    };
+    Ok(RuleContent {
+        protocol: protocol(rule.ip_protocol.as_deref(), &format!("{field}.IpProtocol"))?,
+        from_port: rule.from_port,
+        to_port: rule.to_port,
+        source,
+        description: rule.description.clone(),
+    })
+}
