@@ -1,1 +1,20 @@
-//! placeholder
+//! The ports sgguard's pipeline talks through, and the orchestration of one event:
+//! classify, normalize, record, decide, act, record the outcome.
+//!
+//! Ports speak domain types only ([`AuditLog`], [`AllowlistStore`], [`Remediator`]); the
+//! embedded store, DynamoDB and EC2 adapters live in their own crates and are tested
+//! against the same expectations.
+
+mod cache;
+mod error;
+mod plan;
+mod ports;
+mod report;
+mod respond;
+
+pub use cache::{CachedAllowlist, StaticAllowlist};
+pub use error::{Error, PortError};
+pub use plan::{RemediationStep, StepKind, StepResult, StepStatus, last_accepted_content, plan};
+pub use ports::{AllowlistChange, AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot};
+pub use report::{ChangeReport, EventReport, Origin};
+pub use respond::{Responder, invalid_report};

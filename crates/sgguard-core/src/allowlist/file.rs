@@ -19,6 +19,21 @@ struct AllowlistToml {
     allow: Vec<EntryToml>,
 }
 
+/// The document as read: entries stay tables so that an unknown key or a mistyped value
+/// is reported against its entry, with every other problem, instead of failing the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowlistTables {
+    #[serde(default)]
+    allow: Vec<toml::Table>,
+}
+
+/// The keys an entry may have, in the order the documentation lists them.
+const ENTRY_KEYS: [&str; 14] = [
+    "id", "owner", "reason", "expires", "direction", "protocol", "ports", "cidrs", "prefix_lists",
+    "source_groups", "groups", "accounts", "regions", "principals",
+];
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntryToml {
@@ -51,16 +66,30 @@ struct EntryToml {
 
 /// Parses and validates an allowlist. `file` names the source in every error.
 pub fn from_toml(text: &str, file: &str) -> Result<Vec<AllowEntry>, Error> {
-    let parsed: AllowlistToml = toml::from_str(text).map_err(|source| Error::AllowlistSyntax {
+    let parsed: AllowlistTables = toml::from_str(text).map_err(|source| Error::AllowlistSyntax {
         file: file.to_owned(),
         source: Box::new(source),
     })?;
     let mut problems = Vec::new();
     let mut entries = Vec::new();
     let mut seen = HashSet::new();
-    for (index, raw) in parsed.allow.into_iter().enumerate() {
-        let label = raw.id.clone().filter(|id| !id.trim().is_empty()).map_or_else(|| format!("#{}", index + 1), |id| format!("`{id}`"));
+    for (index, mut table) in parsed.allow.into_iter().enumerate() {
+        let id = table.get("id").and_then(toml::Value::as_str).filter(|id| !id.trim().is_empty());
+        let label = id.map_or_else(|| format!("#{}", index + 1), |id| format!("`{id}`"));
         let before = problems.len();
+        let unknown: Vec<String> = table.keys().filter(|k| !ENTRY_KEYS.contains(&k.as_str())).cloned().collect();
+        for key in unknown {
+            table.remove(&key);
+            problems.push(problem(&label, &key, format!("is not a known field (expected one of {})", ENTRY_KEYS.join(", "))));
+        }
+        let raw: EntryToml = match serde_path_to_error::deserialize(toml::Value::Table(table)) {
+            Ok(raw) => raw,
+            Err(err) => {
+                let field = err.path().to_string();
+                problems.push(problem(&label, &field, err.into_inner().message()));
+                continue;
+            }
+        };
         let entry = validate(raw, &label, &mut problems);
         if let Some(entry) = entry.filter(|_| problems.len() == before) {
             if !seen.insert(entry.id.clone()) {
@@ -91,7 +120,9 @@ fn validate(raw: EntryToml, label: &str, problems: &mut Vec<AllowlistProblem>) -
     let id = required(raw.id, "id");
     let owner = required(raw.owner, "owner");
     let reason = required(raw.reason, "reason");
-    let (id, owner, reason) = (id?, owner?, reason?);
+    // Keep validating an entry that lacks its bookkeeping, so all its problems are reported.
+    let complete = id.is_some() && owner.is_some() && reason.is_some();
+    let (id, owner, reason) = (id.unwrap_or_default(), owner.unwrap_or_default(), reason.unwrap_or_default());
     if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         problems.push(problem(label, "id", "may hold only letters, digits, `-`, `_` and `.`"));
     }
@@ -167,7 +198,7 @@ fn validate(raw: EntryToml, label: &str, problems: &mut Vec<AllowlistProblem>) -
             entry.principals.push(principal.clone());
         }
     }
-    Some(entry)
+    complete.then_some(entry)
 }
 
 fn scalar_text(value: &toml::Value) -> String {

@@ -1,0 +1,40 @@
+use sgguard_responder::PortError;
+
+/// Failures of the embedded store, with the underlying error kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the audit store `{path}`: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("audit store `{path}` has schema version {found}, newer than this sgguard understands ({supported}); upgrade sgguard")]
+    SchemaTooNew { path: String, found: i64, supported: i64 },
+    #[error("cannot migrate the audit store to schema version {version}: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("audit store query failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("audit store holds a record that is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("stored allowlist entry is invalid: {0}")]
+    Allowlist(#[from] sgguard_core::Error),
+    #[error("audit store lock was poisoned by a panic in another thread")]
+    Poisoned,
+}
+
+impl From<Error> for PortError {
+    fn from(err: Error) -> Self {
+        let retryable = matches!(
+            &err,
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        let message = err.to_string();
+        if retryable { PortError::retryable(message, err) } else { PortError::permanent(message, err) }
+    }
+}

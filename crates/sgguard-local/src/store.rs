@@ -1,0 +1,353 @@
+//! [`SqliteStore`]: the audit log and allowlist in one SQLite file. The full report is kept
+//! as JSON (what `audit show` prints back); the columns beside it exist for the indexes.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::Value;
+use sgguard_core::{AllowEntry, Outcome, RiskLevel, allowlist};
+use sgguard_responder::{AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot};
+
+use crate::error::Error;
+use crate::schema;
+
+/// The embedded audit log and allowlist. Cheap to share: one connection behind a mutex,
+/// which is all a CLI process needs.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let label = path.as_ref().display().to_string();
+        let conn = Connection::open(path.as_ref()).map_err(|source| Error::Open { path: label.clone(), source })?;
+        Self::init(conn, label)
+    }
+
+    /// A private store that lives as long as the value (tests, what-if runs).
+    pub fn open_in_memory() -> Result<Self, Error> {
+        let conn = Connection::open_in_memory().map_err(|source| Error::Open { path: ":memory:".into(), source })?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    fn init(mut conn: Connection, path: String) -> Result<Self, Error> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        if path != ":memory:" {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        schema::migrate(&mut conn, &path)?;
+        Ok(Self { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, Error> {
+        Ok(self.lock()?.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, Error> {
+        self.conn.lock().map_err(|_| Error::Poisoned)
+    }
+
+    /// Every stored event, oldest first.
+    pub fn events(&self) -> Result<Vec<EventReport>, Error> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare("SELECT report FROM events ORDER BY event_time, event_id")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
+    }
+
+    /// The raw CloudTrail record of one stored event.
+    pub fn raw_event(&self, event_id: &str) -> Result<Option<Value>, Error> {
+        let conn = self.lock()?;
+        let text: Option<String> = conn.query_row("SELECT raw FROM events WHERE event_id = ?1", [event_id], |row| row.get(0)).optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
+    }
+
+    /// Records kept because they could not be processed.
+    pub fn invalid_records(&self) -> Result<Vec<InvalidRecord>, Error> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare("SELECT key, origin, error, raw, received_at FROM invalid_records ORDER BY received_at, key")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, String>(4)?))
+        })?;
+        rows.map(|row| {
+            let (key, origin, error, raw, received_at) = row?;
+            Ok(InvalidRecord {
+                key,
+                origin: origin.map(|o| serde_json::from_str(&o)).transpose()?,
+                error,
+                raw: serde_json::from_str(&raw)?,
+                received_at,
+            })
+        })
+        .collect()
+    }
+
+    /// The allowlist's own change log, oldest first.
+    pub fn allowlist_changes(&self) -> Result<Vec<AllowlistChange>, Error> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare("SELECT at, by, action, entry_id, detail FROM allowlist_changes ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(AllowlistChange { at: row.get(0)?, by: row.get(1)?, action: row.get(2)?, entry_id: row.get(3)?, detail: row.get(4)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn begin_sync(&self, report: &EventReport, raw: &Value) -> Result<Begin, Error> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let event_id = report.event_id.clone().unwrap_or_default();
+        let inserted = tx.execute(
+            "INSERT INTO events (event_id, event_name, event_time, account, region, group_id, group_name, actor, principal,
+                                 source_ip, user_agent, outcome, reason, max_risk, recorded_at, report, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (event_id) DO NOTHING",
+            params![
+                event_id,
+                report.event_name.clone().unwrap_or_default(),
+                report.event_time.clone().unwrap_or_default(),
+                report.account,
+                report.region,
+                report.group_id,
+                report.group_name,
+                report.actor,
+                report.principal,
+                report.source_ip,
+                report.user_agent,
+                report.outcome.as_str(),
+                report.reason,
+                max_risk(report).as_str(),
+                sgguard_core::time::format_time(&Utc::now()),
+                serde_json::to_string(&stored(report))?,
+                raw.to_string(),
+            ],
+        )?;
+        if inserted == 0 {
+            let text: String = tx.query_row("SELECT report FROM events WHERE event_id = ?1", [&event_id], |row| row.get(0))?;
+            return Ok(Begin::Existing(Box::new(serde_json::from_str(&text)?)));
+        }
+        insert_changes(&tx, report)?;
+        tx.commit()?;
+        Ok(Begin::Inserted)
+    }
+
+    fn complete_sync(&self, report: &EventReport) -> Result<(), Error> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let event_id = report.event_id.clone().unwrap_or_default();
+        tx.execute(
+            "UPDATE events SET outcome = ?2, reason = ?3, report = ?4 WHERE event_id = ?1",
+            params![event_id, report.outcome.as_str(), report.reason, serde_json::to_string(&stored(report))?],
+        )?;
+        tx.execute("DELETE FROM changes WHERE event_id = ?1", [&event_id])?;
+        insert_changes(&tx, report)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn record_invalid_sync(&self, record: &InvalidRecord) -> Result<(), Error> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO invalid_records (key, origin, error, raw, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key) DO UPDATE SET origin = excluded.origin, error = excluded.error, received_at = excluded.received_at",
+            params![
+                record.key,
+                record.origin.as_ref().map(serde_json::to_string).transpose()?,
+                record.error,
+                record.raw.to_string(),
+                record.received_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn rule_history_sync(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT c.event_id, c.event_time, e.event_name, c.group_id, c.actor, e.outcome, c.idx, e.report
+             FROM changes c JOIN events e ON e.event_id = c.event_id
+             WHERE c.rule_id = ?1 ORDER BY c.event_time, c.event_id, c.idx",
+        )?;
+        let rows = stmt.query_map([rule_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, String>(7)?,
+            ))
+        })?;
+        let mut history = Vec::new();
+        for row in rows {
+            let (event_id, event_time, event_name, group_id, actor, outcome, idx, report) = row?;
+            let report: EventReport = serde_json::from_str(&report)?;
+            let Some(change) = usize::try_from(idx).ok().and_then(|i| report.changes.into_iter().nth(i)) else { continue };
+            history.push(RuleSnapshot {
+                event_id,
+                event_time,
+                event_name,
+                group_id,
+                actor,
+                outcome: outcome.parse().unwrap_or(Outcome::Recorded),
+                change,
+            });
+        }
+        Ok(history)
+    }
+
+    fn event_sync(&self, event_id: &str) -> Result<Option<EventReport>, Error> {
+        let conn = self.lock()?;
+        let text: Option<String> = conn.query_row("SELECT report FROM events WHERE event_id = ?1", [event_id], |row| row.get(0)).optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
+    }
+
+    fn entries_sync(&self) -> Result<Vec<AllowEntry>, Error> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare("SELECT entry FROM allowlist ORDER BY position")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut entries = Vec::new();
+        for text in rows {
+            entries.extend(allowlist::from_toml(&text?, &format!("{} (allowlist table)", self.path))?);
+        }
+        Ok(entries)
+    }
+
+    fn put_sync(&self, entry: &AllowEntry, change: &AllowlistChange) -> Result<(), Error> {
+        let text = allowlist::to_toml(std::slice::from_ref(entry))?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO allowlist (id, position, entry) VALUES (?1, (SELECT COALESCE(MAX(position), 0) + 1 FROM allowlist), ?2)
+             ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
+            params![entry.id, text],
+        )?;
+        log_change(&tx, change)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn remove_sync(&self, id: &str, change: &AllowlistChange) -> Result<bool, Error> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let removed = tx.execute("DELETE FROM allowlist WHERE id = ?1", [id])? > 0;
+        if removed {
+            log_change(&tx, change)?;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+}
+
+/// The report as stored: where it was read from is a property of one run, not of the event.
+fn stored(report: &EventReport) -> EventReport {
+    EventReport { origin: None, ..report.clone() }
+}
+
+fn max_risk(report: &EventReport) -> RiskLevel {
+    report.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None)
+}
+
+fn verdict(change: &ChangeReport) -> &'static str {
+    match (change.kind.opens_access(), &change.approved_by) {
+        (false, _) => "not_applicable",
+        (true, Some(_)) => "approved",
+        (true, None) => "unapproved",
+    }
+}
+
+fn insert_changes(tx: &Transaction<'_>, report: &EventReport) -> Result<(), Error> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO changes (event_id, idx, event_time, account, region, group_id, rule_id, direction, kind, protocol,
+                              from_port, to_port, source, source_kind, description, risk, risk_reasons, actor, source_ip,
+                              user_agent, verdict, approved_by, closest_entry, action, remediation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+    )?;
+    for (idx, c) in (0_i64..).zip(report.changes.iter()) {
+        stmt.execute(params![
+            report.event_id,
+            idx,
+            report.event_time,
+            report.account,
+            report.region,
+            report.group_id,
+            c.rule_id,
+            c.direction.as_str(),
+            c.kind.as_str(),
+            c.protocol,
+            c.from_port,
+            c.to_port,
+            c.source,
+            c.source_kind.map(|k| k.as_str()),
+            c.description,
+            c.risk.as_str(),
+            serde_json::to_string(&c.risk_reasons)?,
+            report.actor,
+            report.source_ip,
+            report.user_agent,
+            verdict(c),
+            c.approved_by,
+            c.closest_entry,
+            c.action.as_str(),
+            c.remediation,
+        ])?;
+    }
+    Ok(())
+}
+
+fn log_change(tx: &Transaction<'_>, change: &AllowlistChange) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO allowlist_changes (at, by, action, entry_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![change.at, change.by, change.action, change.entry_id, change.detail],
+    )?;
+    Ok(())
+}
+
+impl AuditLog for SqliteStore {
+    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+        Ok(self.begin_sync(report, raw)?)
+    }
+
+    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+        Ok(self.complete_sync(report)?)
+    }
+
+    async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
+        Ok(self.record_invalid_sync(record)?)
+    }
+
+    async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
+        Ok(self.rule_history_sync(rule_id)?)
+    }
+
+    async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
+        Ok(self.event_sync(event_id)?)
+    }
+}
+
+impl AllowlistStore for SqliteStore {
+    async fn entries(&self) -> Result<Vec<AllowEntry>, PortError> {
+        Ok(self.entries_sync()?)
+    }
+
+    async fn put(&self, entry: &AllowEntry, change: &AllowlistChange) -> Result<(), PortError> {
+        Ok(self.put_sync(entry, change)?)
+    }
+
+    async fn remove(&self, id: &str, change: &AllowlistChange) -> Result<bool, PortError> {
+        Ok(self.remove_sync(id, change)?)
+    }
+}

@@ -1,0 +1,54 @@
+use std::error::Error as StdError;
+
+/// The failure of one port call, as an adapter reports it: whether trying again can help,
+/// a message for people, and the underlying error kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    retryable: bool,
+    message: String,
+    #[source]
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl PortError {
+    /// An outage, throttling or timeout: the same call may succeed later.
+    pub fn retryable(message: impl Into<String>, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { retryable: true, message: message.into(), source: Some(source.into()) }
+    }
+
+    /// A failure that repeating will not fix (access denied, bad data).
+    pub fn permanent(message: impl Into<String>, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { retryable: false, message: message.into(), source: Some(source.into()) }
+    }
+
+    /// A permanent failure with no underlying error.
+    pub fn message(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into(), source: None }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+/// What can stop the pipeline from finishing one event. The event is never lost: a
+/// retryable error leaves it to the caller's retry, and the audit log resumes it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("audit log: {0}")]
+    Audit(#[source] PortError),
+    #[error("allowlist: {0}")]
+    Allowlist(#[source] PortError),
+    #[error("remediation: {0}")]
+    Remediation(#[source] PortError),
+}
+
+impl Error {
+    /// Whether delivering the same event again can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Audit(e) | Self::Allowlist(e) | Self::Remediation(e) => e.is_retryable(),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The pipeline for one record: classify, normalize, decide, record (conditionally, so a
+//! duplicate delivery is detected), act, record the outcome. A retry of an interrupted
+//! event resumes from the stored record; nothing is reverted twice.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::Value;
+use sgguard_core::event::RecordClass;
+use sgguard_core::{Action, Allowlist, ChangeKind, Direction, Outcome, Policy, classify_record, decide, normalize};
+
+use crate::error::Error;
+use crate::plan::{RemediationStep, plan};
+use crate::ports::{AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot};
+use crate::report::{EventReport, Origin};
+
+/// The orchestrator, generic over its ports so every adapter pairing runs the same code.
+#[derive(Debug)]
+pub struct Responder<A, L, R> {
+    audit: A,
+    allowlist: L,
+    remediator: R,
+    policy: Policy,
+}
+
+impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
+    pub fn new(audit: A, allowlist: L, remediator: R, policy: Policy) -> Self {
+        Self { audit, allowlist, remediator, policy }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn audit(&self) -> &A {
+        &self.audit
+    }
+
+    /// Handles one CloudTrail record. `Err` only when a port failed and the event must be
+    /// delivered again (`is_retryable`) or could not even be kept as invalid.
+    pub async fn handle(&self, record: &Value, origin: Option<Origin>) -> Result<EventReport, Error> {
+        match classify_record(record) {
+            RecordClass::Unrelated { event_name } => {
+                let name = event_name.unwrap_or_else(|| "no eventName".into());
+                let reason = format!("not an EC2 security-group call ({name})");
+                return Ok(EventReport::bare(record, Outcome::SkippedUnrelated, reason).with_origin(origin));
+            }
+            RecordClass::FailedCall { error_code, .. } => {
+                let reason = format!("the call failed with {error_code}; it changed nothing");
+                return Ok(EventReport::bare(record, Outcome::SkippedFailedCall, reason).with_origin(origin));
+            }
+            RecordClass::SecurityGroupCall { .. } => {}
+        }
+        let mut set = match normalize(record) {
+            Ok(set) => set,
+            Err(err) => return self.keep_invalid(record.clone(), origin, err.to_string()).await,
+        };
+        let histories = self.histories(&set).await?;
+        for change in set.changes.iter_mut().filter(|c| c.direction == Direction::Unknown) {
+            let known = change.rule_id.as_ref().and_then(|id| histories.get(id)).and_then(|h| h.iter().rev().map(|s| s.change.direction).find(|d| *d != Direction::Unknown));
+            if let Some(direction) = known {
+                change.direction = direction;
+            }
+        }
+        let allowlist = Allowlist::new(self.allowlist.entries().await.map_err(Error::Allowlist)?);
+        let decision = decide(&set, &allowlist, &self.policy, Utc::now());
+        let mut report = EventReport::from_decision(&set, &decision).with_origin(origin.clone());
+        let steps = plan(&report, &histories, self.policy.min_risk);
+        let prefix = match self.policy.mode {
+            sgguard_core::Mode::Audit => "would ",
+            sgguard_core::Mode::Enforce => "planned: ",
+        };
+        annotate(&mut report, &steps, prefix);
+
+        match self.audit.begin(&report, record).await.map_err(Error::Audit)? {
+            Begin::Inserted => {}
+            Begin::Existing(stored) if stored.outcome == Outcome::Pending => {
+                tracing::info!(event_id = ?stored.event_id, "resuming an interrupted remediation");
+                report = *stored;
+                report.origin = origin;
+            }
+            Begin::Existing(stored) => {
+                let reason = format!("event already recorded with outcome {}", stored.outcome);
+                let mut duplicate = *stored;
+                duplicate.outcome = Outcome::Duplicate;
+                duplicate.reason = reason;
+                duplicate.origin = origin;
+                return Ok(duplicate);
+            }
+        }
+        if report.outcome == Outcome::Pending {
+            self.remediate(&mut report, &histories).await?;
+            self.audit.complete(&report).await.map_err(Error::Audit)?;
+        }
+        Ok(report)
+    }
+
+    /// Keeps a record that cannot be processed, and reports it as `invalid`.
+    pub async fn keep_invalid(&self, raw: Value, origin: Option<Origin>, error: String) -> Result<EventReport, Error> {
+        let report = invalid_report(&raw, origin.clone(), &error);
+        let key = report.event_id.clone().unwrap_or_else(|| digest(&raw));
+        let invalid = InvalidRecord {
+            key,
+            origin,
+            error: report.reason.clone(),
+            raw,
+            received_at: sgguard_core::time::format_time(&Utc::now()),
+        };
+        self.audit.record_invalid(&invalid).await.map_err(Error::Audit)?;
+        Ok(report)
+    }
+
+    async fn histories(&self, set: &sgguard_core::ChangeSet) -> Result<HashMap<String, Vec<RuleSnapshot>>, Error> {
+        let mut histories = HashMap::new();
+        for change in set.changes.iter().filter(|c| c.kind == ChangeKind::Modified) {
+            if let Some(rule_id) = &change.rule_id {
+                let history = self.audit.rule_history(rule_id).await.map_err(Error::Audit)?;
+                histories.insert(rule_id.clone(), history);
+            }
+        }
+        Ok(histories)
+    }
+
+    /// Carries out the pending steps. A retryable failure leaves the record pending for
+    /// the retry; a permanent one is recorded as `failed` on the changes it concerns.
+    async fn remediate(&self, report: &mut EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>) -> Result<(), Error> {
+        let steps = plan(report, histories, self.policy.min_risk);
+        for step in &steps {
+            let (action, detail) = match self.remediator.execute(step).await {
+                Ok(result) => (result.action(), format!("{step}: {}", result.detail)),
+                Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
+                Err(err) => (Action::Failed, format!("{step}: failed: {}", error_chain(&err))),
+            };
+            for &index in &step.changes {
+                if let Some(change) = report.changes.get_mut(index) {
+                    change.action = action;
+                    change.remediation = Some(detail.clone());
+                }
+            }
+        }
+        let (outcome, reason) = finished(report, &self.policy);
+        report.outcome = outcome;
+        report.reason = reason;
+        Ok(())
+    }
+}
+
+/// Writes each step's description on the changes it settles (`would revoke …` under audit).
+fn annotate(report: &mut EventReport, steps: &[RemediationStep], prefix: &str) {
+    for step in steps {
+        for &index in &step.changes {
+            if let Some(change) = report.changes.get_mut(index) {
+                change.remediation = Some(format!("{prefix}{step}"));
+            }
+        }
+    }
+}
+
+/// The outcome after remediation: the strongest action wins.
+fn finished(report: &EventReport, policy: &Policy) -> (Outcome, String) {
+    let count = |action: Action| report.changes.iter().filter(|c| c.action == action).count();
+    let outcome = report.changes.iter().filter_map(|c| Outcome::from_action(c.action)).max().unwrap_or(Outcome::Recorded);
+    let (reverted, restored, failed) = (count(Action::Reverted), count(Action::Restored), count(Action::Failed));
+    let mut parts = Vec::new();
+    if reverted > 0 {
+        parts.push(format!("reverted {reverted}"));
+    }
+    if restored > 0 {
+        parts.push(format!("restored {restored}"));
+    }
+    if failed > 0 {
+        parts.push(format!("failed to revert {failed}"));
+    }
+    let dry = count(Action::WouldRevert);
+    if dry > 0 {
+        parts.push(format!("dry run, would revert {dry}"));
+    }
+    let gone = report.changes.iter().filter(|c| c.remediation.as_deref().is_some_and(|r| r.contains("already gone"))).count();
+    let mut reason = format!("{} unapproved rule(s) at or above {}", parts.join(", "), policy.min_risk);
+    if gone > 0 {
+        reason.push_str(&format!(" ({gone} already gone)"));
+    }
+    (outcome, reason)
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The report for a record that cannot be processed; the reason names where it came from.
+pub fn invalid_report(raw: &Value, origin: Option<Origin>, error: &str) -> EventReport {
+    let reason = match &origin {
+        Some(origin) => format!("{origin}: {error}"),
+        None => error.to_owned(),
+    };
+    EventReport::bare(raw, Outcome::Invalid, reason).with_origin(origin)
+}
+
+/// A stable key for an invalid record that has no usable `eventID` (FNV-1a of its text).
+fn digest(raw: &Value) -> String {
+    let text = raw.to_string();
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("invalid-{hash:016x}")
+}
