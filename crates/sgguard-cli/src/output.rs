@@ -77,7 +77,13 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
     table.set_header(["TIME (UTC)", "EVENT", "GROUP", "ACTOR", "OUTCOME", "CHANGES"]);
     for r in reports {
         let risk = r.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None);
-        let mut changes: Vec<String> = r.changes.iter().map(change_line).collect();
+        let mut changes: Vec<String> = Vec::new();
+        for change in &r.changes {
+            changes.push(change_line(change));
+            if let Some(step) = change.remediation.as_deref().filter(|_| change.action != Action::None) {
+                changes.push(format!("  -> {step}"));
+            }
+        }
         if changes.is_empty() || matches!(r.outcome, Outcome::Invalid | Outcome::SkippedFailedCall | Outcome::SkippedUnrelated | Outcome::Duplicate) {
             changes.push(r.reason.clone());
         }

@@ -38,11 +38,15 @@ pub struct RemediationStep {
 
 impl fmt::Display for RemediationStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let direction = match self.direction {
+            Direction::Unknown => String::new(),
+            known => format!("{known} "),
+        };
         match &self.kind {
-            StepKind::RevokeRules { rule_ids } => write!(f, "revoke {} {} by rule id", self.direction, rule_ids.join(", "))?,
+            StepKind::RevokeRules { rule_ids } => write!(f, "revoke {direction}{} by rule id", rule_ids.join(", "))?,
             StepKind::RevokePermissions { contents } => {
                 let shown: Vec<String> = contents.iter().map(describe_content).collect();
-                write!(f, "revoke {} permission {}", self.direction, shown.join(", "))?;
+                write!(f, "revoke {direction}permission {}", shown.join(", "))?;
             }
             StepKind::Restore { rule_id, content, from_event } => {
                 write!(f, "restore {rule_id} to {} (accepted in event {from_event})", describe_content(content))?;
