@@ -1,1 +1,27 @@
-//! placeholder
+//! sgguard on AWS: the DynamoDB audit log and allowlist, and the EC2 remediator that
+//! reverts exactly the rules an event added (by rule id) and confirms the result.
+//!
+//! Adapters speak the responder's domain types; the SDK error is always kept as the source.
+
+mod allowlist;
+mod audit;
+mod ec2;
+mod error;
+pub mod schema;
+
+pub use allowlist::DynamoAllowlist;
+pub use audit::{AuditQuery, DynamoAuditLog};
+pub use ec2::Ec2Remediator;
+pub use error::Error;
+pub use schema::{TableNames, create_tables};
+
+/// Loads the shared AWS configuration. Honours `AWS_REGION`, `AWS_ENDPOINT_URL` and the
+/// usual credential chain; `endpoint_url` overrides the endpoint (a local emulator).
+/// Makes no network call: credentials are resolved on first use.
+pub async fn load_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}

@@ -72,9 +72,12 @@ pub fn read_file(path: &Path) -> io::Result<Vec<InputRecord>> {
     }
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = Vec::new();
-        MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut text)
-            .map_err(|e| io::Error::new(e.kind(), format!("{label}: not a valid gzip file: {e}")))?;
+        if let Err(e) = MultiGzDecoder::new(bytes.as_slice()).read_to_end(&mut text) {
+            // A damaged archive becomes one invalid record, so the rest of the input goes on.
+            let message = format!("not a valid gzip file: {e}");
+            let origin = Origin { file: label, index: 0 };
+            return Ok(vec![InputRecord { origin, record: Err(InputError { message, raw: Value::String(format!("{} bytes of damaged gzip", bytes.len())) }) }]);
+        }
         bytes = text;
     }
     Ok(split_records(&bytes, &label))

@@ -96,7 +96,12 @@ impl Decision {
 }
 
 /// Decides what one successful call means and what to do about it.
-pub fn decide(set: &ChangeSet, allowlist: &Allowlist, policy: &Policy, now: DateTime<Utc>) -> Decision {
+pub fn decide(
+    set: &ChangeSet,
+    allowlist: &Allowlist,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
     let identity = &set.meta.identity;
     let own = policy.self_arns.iter().find(|arn| identity.is(arn));
     let changes: Vec<ChangeDecision> = set
@@ -112,7 +117,11 @@ pub fn decide(set: &ChangeSet, allowlist: &Allowlist, policy: &Policy, now: Date
         };
     }
     let (outcome, reason) = summarize(&changes, policy);
-    Decision { outcome, reason, changes }
+    Decision {
+        outcome,
+        reason,
+        changes,
+    }
 }
 
 fn decide_change(
@@ -131,7 +140,11 @@ fn decide_change(
         closest_miss: None,
         action: Action::None,
     };
-    let Some(content) = change.content.as_ref().filter(|_| change.kind.opens_access()) else {
+    let Some(content) = change
+        .content
+        .as_ref()
+        .filter(|_| change.kind.opens_access())
+    else {
         return decision;
     };
     let facts = RuleFacts {
@@ -164,33 +177,66 @@ fn decide_change(
 
 /// The event's outcome is the strongest of its changes'; the reason says why in one line.
 pub fn summarize(changes: &[ChangeDecision], policy: &Policy) -> (Outcome, String) {
-    let opening = changes.iter().filter(|c| c.change.kind.opens_access()).count();
+    let opening = changes
+        .iter()
+        .filter(|c| c.change.kind.opens_access())
+        .count();
     let count = |action: Action| changes.iter().filter(|c| c.action == action).count();
-    let strongest = changes.iter().filter_map(|c| Outcome::from_action(c.action)).max();
+    let strongest = changes
+        .iter()
+        .filter_map(|c| Outcome::from_action(c.action))
+        .max();
     let threshold = policy.min_risk;
-    let rules = |n: usize| if n == 1 { "1 rule".to_owned() } else { format!("{n} rules") };
+    let rules = |n: usize| {
+        if n == 1 {
+            "1 rule".to_owned()
+        } else {
+            format!("{n} rules")
+        }
+    };
     match strongest {
         None if opening == 0 => (Outcome::Recorded, "no rule added or widened".into()),
         None => {
-            let mut ids: Vec<&str> = changes.iter().filter_map(|c| c.approved_by.as_deref()).collect();
-            ids.dedup();
-            (Outcome::Approved, format!("{} approved by {}", rules(opening), ids.join(", ")))
+            let mut ids: Vec<&str> = changes
+                .iter()
+                .filter_map(|c| c.approved_by.as_deref())
+                .collect();
+            // each entry once, in the order of first use (`dedup` drops only neighbours)
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|id| seen.insert(*id));
+            (
+                Outcome::Approved,
+                format!("{} approved by {}", rules(opening), ids.join(", ")),
+            )
         }
         Some(Outcome::Flagged) => {
             let egress_only = changes
                 .iter()
                 .filter(|c| c.action == Action::Flagged)
                 .all(|c| c.risk.level >= threshold && !c.change.direction.is_ingress());
-            let why = if egress_only { "egress, which is not reverted without --revert-egress".to_owned() } else { format!("below the {threshold} threshold or egress") };
-            (Outcome::Flagged, format!("{} unapproved, {why}", rules(count(Action::Flagged))))
+            let why = if egress_only {
+                "egress, which is not reverted without --revert-egress".to_owned()
+            } else {
+                format!("below the {threshold} threshold or egress")
+            };
+            (
+                Outcome::Flagged,
+                format!("{} unapproved, {why}", rules(count(Action::Flagged))),
+            )
         }
         Some(Outcome::WouldRevert) => (
             Outcome::WouldRevert,
-            format!("{} unapproved at or above {threshold}; audit mode, nothing reverted", rules(count(Action::WouldRevert))),
+            format!(
+                "{} unapproved at or above {threshold}; audit mode, nothing reverted",
+                rules(count(Action::WouldRevert))
+            ),
         ),
         Some(Outcome::Pending) => (
             Outcome::Pending,
-            format!("{} unapproved at or above {threshold}; revert pending", rules(count(Action::Pending))),
+            format!(
+                "{} unapproved at or above {threshold}; revert pending",
+                rules(count(Action::Pending))
+            ),
         ),
         Some(Outcome::RevertFailed) => (
             Outcome::RevertFailed,
@@ -198,7 +244,14 @@ pub fn summarize(changes: &[ChangeDecision], policy: &Policy) -> (Outcome, Strin
         ),
         Some(other) => {
             let done = count(Action::Reverted) + count(Action::Restored);
-            (other, format!("{} unapproved at or above {threshold}, {}", rules(done), other.as_str().replace('_', " ")))
+            (
+                other,
+                format!(
+                    "{} unapproved at or above {threshold}, {}",
+                    rules(done),
+                    other.as_str().replace('_', " ")
+                ),
+            )
         }
     }
 }

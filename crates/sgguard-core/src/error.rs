@@ -53,7 +53,11 @@ pub struct AllowlistProblem {
 
 impl fmt::Display for AllowlistProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "entry {}: field `{}`: {}", self.entry, self.field, self.message)
+        write!(
+            f,
+            "entry {}: field `{}`: {}",
+            self.entry, self.field, self.message
+        )
     }
 }
 

@@ -17,11 +17,16 @@ pub fn records(document: Value) -> Result<Vec<Value>, Error> {
             if let Some(records) = map.remove("Records") {
                 return match records {
                     Value::Array(records) => Ok(records.into_iter().map(unwrap_envelope).collect()),
-                    _ => Err(Error::UnknownShape { message: "`Records` is not an array".into() }),
+                    _ => Err(Error::UnknownShape {
+                        message: "`Records` is not an array".into(),
+                    }),
                 };
             }
             let document = Value::Object(map);
-            if document.get("detail").is_some_and(Value::is_object) || document.get("eventName").is_some() || document.get("eventID").is_some() {
+            if document.get("detail").is_some_and(Value::is_object)
+                || document.get("eventName").is_some()
+                || document.get("eventID").is_some()
+            {
                 Ok(vec![unwrap_envelope(document)])
             } else {
                 Err(Error::UnknownShape {

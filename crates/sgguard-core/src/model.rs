@@ -169,7 +169,10 @@ impl PortRange {
     pub const ALL: Self = Self { from: 0, to: 65535 };
 
     pub fn single(port: u16) -> Self {
-        Self { from: port, to: port }
+        Self {
+            from: port,
+            to: port,
+        }
     }
 
     pub fn contains(self, other: Self) -> bool {
@@ -196,7 +199,10 @@ impl PortRange {
                 .map_err(|_| format!("`{text}` is not a port, a range like `8000-8100`, or `all`"))
         };
         let range = match text.split_once('-') {
-            Some((from, to)) => Self { from: port(from)?, to: port(to)? },
+            Some((from, to)) => Self {
+                from: port(from)?,
+                to: port(to)?,
+            },
             None => Self::single(port(text)?),
         };
         if range.from > range.to {
@@ -306,7 +312,11 @@ impl fmt::Display for Source {
             Self::CidrV4(net) => write!(f, "{net}"),
             Self::CidrV6(net) => write!(f, "{net}"),
             Self::PrefixList(id) => f.write_str(id),
-            Self::SecurityGroup { group_id, user_id: Some(user), .. } => write!(f, "{user}/{group_id}"),
+            Self::SecurityGroup {
+                group_id,
+                user_id: Some(user),
+                ..
+            } => write!(f, "{user}/{group_id}"),
             Self::SecurityGroup { group_id, .. } => f.write_str(group_id),
         }
     }
@@ -502,7 +512,10 @@ mod tests {
         assert_eq!(PortRange::parse("all"), Ok(PortRange::ALL));
         let r = PortRange::parse("8000-8100").unwrap_or(PortRange::ALL);
         assert!(r.contains(PortRange::single(8080)));
-        assert!(!r.contains(PortRange { from: 7999, to: 8000 }));
+        assert!(!r.contains(PortRange {
+            from: 7999,
+            to: 8000
+        }));
         assert!(PortRange::parse("90-80").is_err());
         assert!(PortRange::parse("http").is_err());
     }
@@ -525,9 +538,18 @@ mod tests {
             source: Source::PrefixList("pl-1".into()),
             description: None,
         };
-        assert_eq!(content(Protocol::Icmp, Some(8), Some(0)).port_range(), PortRange::single(8));
-        assert_eq!(content(Protocol::Icmp, Some(-1), Some(-1)).port_range(), PortRange::ALL);
-        assert_eq!(content(Protocol::All, None, None).port_range(), PortRange::ALL);
+        assert_eq!(
+            content(Protocol::Icmp, Some(8), Some(0)).port_range(),
+            PortRange::single(8)
+        );
+        assert_eq!(
+            content(Protocol::Icmp, Some(-1), Some(-1)).port_range(),
+            PortRange::ALL
+        );
+        assert_eq!(
+            content(Protocol::All, None, None).port_range(),
+            PortRange::ALL
+        );
         assert_eq!(
             content(Protocol::Tcp, Some(20), Some(23)).port_range(),
             PortRange { from: 20, to: 23 }

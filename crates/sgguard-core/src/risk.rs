@@ -20,7 +20,13 @@ pub enum RiskLevel {
 }
 
 impl RiskLevel {
-    pub const ALL: [Self; 5] = [Self::None, Self::Low, Self::Medium, Self::High, Self::Critical];
+    pub const ALL: [Self; 5] = [
+        Self::None,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,7 +64,10 @@ pub struct Risk {
 
 impl Risk {
     pub fn none() -> Self {
-        Self { level: RiskLevel::None, reasons: Vec::new() }
+        Self {
+            level: RiskLevel::None,
+            reasons: Vec::new(),
+        }
     }
 }
 
@@ -78,16 +87,41 @@ pub struct RiskTable {
 impl Default for RiskTable {
     fn default() -> Self {
         let ports: [(u16, u16); 17] = [
-            (20, 23), (135, 135), (137, 139), (445, 445), (1433, 1433), (1521, 1521),
-            (2049, 2049), (2375, 2376), (3306, 3306), (3389, 3389), (5432, 5432), (5900, 5900),
-            (5985, 5986), (6379, 6379), (9200, 9200), (11211, 11211), (27017, 27017),
+            (20, 23),
+            (135, 135),
+            (137, 139),
+            (445, 445),
+            (1433, 1433),
+            (1521, 1521),
+            (2049, 2049),
+            (2375, 2376),
+            (3306, 3306),
+            (3389, 3389),
+            (5432, 5432),
+            (5900, 5900),
+            (5985, 5986),
+            (6379, 6379),
+            (9200, 9200),
+            (11211, 11211),
+            (27017, 27017),
         ];
         let private = [
-            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-            "169.254.0.0/16", "0.0.0.0/8", "::1/128", "fe80::/10", "fc00::/7",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "0.0.0.0/8",
+            "::1/128",
+            "fe80::/10",
+            "fc00::/7",
         ];
         Self {
-            sensitive_ports: ports.into_iter().map(|(from, to)| PortRange { from, to }).collect(),
+            sensitive_ports: ports
+                .into_iter()
+                .map(|(from, to)| PortRange { from, to })
+                .collect(),
             broad_ipv4_prefix: 24,
             broad_ipv6_prefix: 48,
             private_networks: private.iter().filter_map(|n| n.parse().ok()).collect(),
@@ -108,7 +142,9 @@ impl RiskTable {
     pub fn classify_content(&self, content: &RuleContent) -> Risk {
         match &content.source {
             Source::PrefixList(id) => low(format!("managed prefix list {id}")),
-            Source::SecurityGroup { group_id, .. } => low(format!("referenced security group {group_id}")),
+            Source::SecurityGroup { group_id, .. } => {
+                low(format!("referenced security group {group_id}"))
+            }
             Source::CidrV4(_) | Source::CidrV6(_) => self.classify_cidr(content),
         }
     }
@@ -119,15 +155,28 @@ impl RiskTable {
         };
         let written = content.source.to_string();
         if net.prefix_len() == 0 {
-            let family = if matches!(net, IpNet::V4(_)) { "IPv4" } else { "IPv6" };
+            let family = if matches!(net, IpNet::V4(_)) {
+                "IPv4"
+            } else {
+                "IPv6"
+            };
             let world = format!("world-open {family} source {written}");
             if content.protocol == Protocol::All {
-                return Risk { level: RiskLevel::Critical, reasons: vec![world, "all protocols and ports".into()] };
+                return Risk {
+                    level: RiskLevel::Critical,
+                    reasons: vec![world, "all protocols and ports".into()],
+                };
             }
             if let Some(sensitive) = self.sensitive_overlap(content) {
-                return Risk { level: RiskLevel::Critical, reasons: vec![world, sensitive] };
+                return Risk {
+                    level: RiskLevel::Critical,
+                    reasons: vec![world, sensitive],
+                };
             }
-            return Risk { level: RiskLevel::High, reasons: vec![world] };
+            return Risk {
+                level: RiskLevel::High,
+                reasons: vec![world],
+            };
         }
         if self.private_networks.iter().any(|p| p.contains(&net)) {
             return low(format!("private or local network {written}"));
@@ -162,16 +211,27 @@ impl RiskTable {
             return None;
         }
         let shown: Vec<&str> = hits.iter().take(5).map(String::as_str).collect();
-        let more = if hits.len() > 5 { format!(" and {} more", hits.len() - 5) } else { String::new() };
+        let more = if hits.len() > 5 {
+            format!(" and {} more", hits.len() - 5)
+        } else {
+            String::new()
+        };
         Some(format!(
             "{} port range {range} includes sensitive port{} {}{more}",
             content.protocol,
-            if hits.len() == 1 && !hits[0].contains('-') { "" } else { "s" },
+            if hits.len() == 1 && !hits[0].contains('-') {
+                ""
+            } else {
+                "s"
+            },
             shown.join(", ")
         ))
     }
 }
 
 fn low(reason: String) -> Risk {
-    Risk { level: RiskLevel::Low, reasons: vec![reason] }
+    Risk {
+        level: RiskLevel::Low,
+        reasons: vec![reason],
+    }
 }

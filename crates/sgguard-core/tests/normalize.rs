@@ -73,16 +73,38 @@ fn src(text: &str) -> Source {
     Source::parse(text).unwrap()
 }
 
-fn content(protocol: Protocol, from: Option<i32>, to: Option<i32>, source: Source, description: Option<&str>) -> RuleContent {
-    RuleContent { protocol, from_port: from, to_port: to, source, description: description.map(str::to_owned) }
+fn content(
+    protocol: Protocol,
+    from: Option<i32>,
+    to: Option<i32>,
+    source: Source,
+    description: Option<&str>,
+) -> RuleContent {
+    RuleContent {
+        protocol,
+        from_port: from,
+        to_port: to,
+        source,
+        description: description.map(str::to_owned),
+    }
 }
 
 fn tcp(port: i32, source: &str) -> RuleContent {
     content(Protocol::Tcp, Some(port), Some(port), src(source), None)
 }
 
-fn change(rule_id: Option<&str>, direction: Direction, kind: ChangeKind, content: Option<RuleContent>) -> RuleChange {
-    RuleChange { rule_id: rule_id.map(str::to_owned), direction, kind, content }
+fn change(
+    rule_id: Option<&str>,
+    direction: Direction,
+    kind: ChangeKind,
+    content: Option<RuleContent>,
+) -> RuleChange {
+    RuleChange {
+        rule_id: rule_id.map(str::to_owned),
+        direction,
+        kind,
+        content,
+    }
 }
 
 fn added_ingress(content: RuleContent) -> RuleChange {
@@ -90,7 +112,9 @@ fn added_ingress(content: RuleContent) -> RuleChange {
 }
 
 fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// One `ipPermissions.items[]` entry with the given sources and `{}` for the rest.
@@ -142,8 +166,14 @@ fn modern_ip_permissions_items() {
     assert_eq!(set.meta.account, ACCOUNT);
     assert_eq!(set.meta.region, "eu-west-1");
     assert_eq!(set.meta.identity.kind, "IAMUser");
-    assert_eq!(set.meta.identity.actor, "arn:aws:iam::111122223333:user/alice");
-    assert_eq!(set.meta.identity.principal, "arn:aws:iam::111122223333:user/alice");
+    assert_eq!(
+        set.meta.identity.actor,
+        "arn:aws:iam::111122223333:user/alice"
+    );
+    assert_eq!(
+        set.meta.identity.principal,
+        "arn:aws:iam::111122223333:user/alice"
+    );
     assert_eq!(set.meta.source_ip.as_deref(), Some("203.0.113.10"));
     assert_eq!(set.meta.user_agent.as_deref(), Some("aws-cli/2.22.35"));
     assert_eq!(set.group_id.as_deref(), Some(GROUP));
@@ -151,7 +181,13 @@ fn modern_ip_permissions_items() {
     assert_eq!(set.group_label(), GROUP);
     assert_eq!(
         set.changes,
-        [added_ingress(content(Protocol::Tcp, Some(22), Some(22), src("0.0.0.0/0"), Some("temp debug")))]
+        [added_ingress(content(
+            Protocol::Tcp,
+            Some(22),
+            Some(22),
+            src("0.0.0.0/0"),
+            Some("temp debug")
+        ))]
     );
 }
 
@@ -210,7 +246,16 @@ fn flat_legacy_form_by_source_group_and_without_protocol() {
         user_id: Some("444455556666".into()),
         vpc_peering_connection_id: None,
     };
-    assert_eq!(set.changes, [added_ingress(content(Protocol::All, None, None, source, None))]);
+    assert_eq!(
+        set.changes,
+        [added_ingress(content(
+            Protocol::All,
+            None,
+            None,
+            source,
+            None
+        ))]
+    );
 }
 
 #[test]
@@ -253,12 +298,23 @@ fn rule_set_gives_rule_ids_and_direction() {
     assert_eq!(
         set.changes,
         [
-            change(Some("sgr-0aaa"), Direction::Ingress, ChangeKind::Added, Some(tcp(22, "0.0.0.0/0"))),
+            change(
+                Some("sgr-0aaa"),
+                Direction::Ingress,
+                ChangeKind::Added,
+                Some(tcp(22, "0.0.0.0/0"))
+            ),
             change(
                 Some("sgr-0bbb"),
                 Direction::Ingress,
                 ChangeKind::Added,
-                Some(content(Protocol::Tcp, Some(22), Some(22), src("::/0"), Some("from the rule set")))
+                Some(content(
+                    Protocol::Tcp,
+                    Some(22),
+                    Some(22),
+                    src("::/0"),
+                    Some("from the rule set")
+                ))
             ),
         ]
     );
@@ -284,8 +340,11 @@ fn rule_set_is_egress_decides_the_direction() {
             item("sgr-3", Value::Null)
         ]}}),
     ));
-    let directions: Vec<(Option<&str>, Direction)> =
-        set.changes.iter().map(|c| (c.rule_id.as_deref(), c.direction)).collect();
+    let directions: Vec<(Option<&str>, Direction)> = set
+        .changes
+        .iter()
+        .map(|c| (c.rule_id.as_deref(), c.direction))
+        .collect();
     assert_eq!(
         directions,
         [
@@ -327,7 +386,13 @@ fn without_rule_set_the_request_is_used() {
     assert_eq!(set.changes[0].direction, Direction::Ingress);
     assert_eq!(
         set.changes[0].content,
-        Some(content(Protocol::Udp, Some(53), Some(53), src("10.0.0.0/8"), None))
+        Some(content(
+            Protocol::Udp,
+            Some(53),
+            Some(53),
+            src("10.0.0.0/8"),
+            None
+        ))
     );
 }
 
@@ -346,7 +411,13 @@ fn one_permission_with_three_sources_gives_three_changes() {
         set.changes,
         [
             added_ingress(tcp(22, "0.0.0.0/0")),
-            added_ingress(content(Protocol::Tcp, Some(22), Some(22), src("203.0.113.0/24"), Some("office"))),
+            added_ingress(content(
+                Protocol::Tcp,
+                Some(22),
+                Some(22),
+                src("203.0.113.0/24"),
+                Some("office")
+            )),
             added_ingress(tcp(22, "::/0")),
         ]
     );
@@ -355,10 +426,26 @@ fn one_permission_with_three_sources_gives_three_changes() {
 #[test]
 fn several_permissions_each_give_their_rules() {
     let set = ok(&authorize_ingress(json!([
-        permission(json!("tcp"), json!(80), json!(80), json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}})),
-        permission(json!("tcp"), json!(443), json!(443), json!({"ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}}))
+        permission(
+            json!("tcp"),
+            json!(80),
+            json!(80),
+            json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}})
+        ),
+        permission(
+            json!("tcp"),
+            json!(443),
+            json!(443),
+            json!({"ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}})
+        )
     ])));
-    assert_eq!(set.changes, [added_ingress(tcp(80, "0.0.0.0/0")), added_ingress(tcp(443, "::/0"))]);
+    assert_eq!(
+        set.changes,
+        [
+            added_ingress(tcp(80, "0.0.0.0/0")),
+            added_ingress(tcp(443, "::/0"))
+        ]
+    );
 }
 
 #[test]
@@ -371,7 +458,12 @@ fn revoke_by_permissions() {
     ));
     assert_eq!(
         set.changes,
-        [change(None, Direction::Ingress, ChangeKind::Removed, Some(tcp(3389, "::/0")))]
+        [change(
+            None,
+            Direction::Ingress,
+            ChangeKind::Removed,
+            Some(tcp(3389, "::/0"))
+        )]
     );
 }
 
@@ -387,8 +479,18 @@ fn revoke_by_rule_ids() {
     assert_eq!(
         set.changes,
         [
-            change(Some("sgr-0aaa"), Direction::Egress, ChangeKind::Removed, None),
-            change(Some("sgr-0bbb"), Direction::Egress, ChangeKind::Removed, None),
+            change(
+                Some("sgr-0aaa"),
+                Direction::Egress,
+                ChangeKind::Removed,
+                None
+            ),
+            change(
+                Some("sgr-0bbb"),
+                Direction::Egress,
+                ChangeKind::Removed,
+                None
+            ),
         ]
     );
 }
@@ -405,7 +507,12 @@ fn revoke_with_revoked_rule_set_uses_it() {
     ));
     assert_eq!(
         set.changes,
-        [change(Some("sgr-0aaa"), Direction::Ingress, ChangeKind::Removed, Some(tcp(22, "0.0.0.0/0")))]
+        [change(
+            Some("sgr-0aaa"),
+            Direction::Ingress,
+            ChangeKind::Removed,
+            Some(tcp(22, "0.0.0.0/0"))
+        )]
     );
 }
 
@@ -434,7 +541,13 @@ fn modify_rules_with_one_rule_object() {
             Some("sgr-0a7c"),
             Direction::Unknown,
             ChangeKind::Modified,
-            Some(content(Protocol::Tcp, Some(22), Some(22), src("0.0.0.0/0"), Some("debug access")))
+            Some(content(
+                Protocol::Tcp,
+                Some(22),
+                Some(22),
+                src("0.0.0.0/0"),
+                Some("debug access")
+            ))
         )]
     );
 }
@@ -449,13 +562,26 @@ fn modify_rules_with_a_list() {
         {"SecurityGroupRuleId": "sgr-3", "SecurityGroupRule": {
             "IpProtocol": "-1", "PrefixListId": "pl-0abc"}}
     ])));
-    let modified = |id: &str, content| change(Some(id), Direction::Unknown, ChangeKind::Modified, Some(content));
+    let modified = |id: &str, content| {
+        change(
+            Some(id),
+            Direction::Unknown,
+            ChangeKind::Modified,
+            Some(content),
+        )
+    };
     assert_eq!(
         set.changes,
         [
             modified("sgr-1", tcp(22, "2001:db8:1234::/48")),
-            modified("sgr-2", content(Protocol::Tcp, Some(0), Some(65535), src("sg-0ref"), None)),
-            modified("sgr-3", content(Protocol::All, None, None, src("pl-0abc"), None)),
+            modified(
+                "sgr-2",
+                content(Protocol::Tcp, Some(0), Some(65535), src("sg-0ref"), None)
+            ),
+            modified(
+                "sgr-3",
+                content(Protocol::All, None, None, src("pl-0abc"), None)
+            ),
         ]
     );
 }
@@ -497,24 +623,53 @@ fn protocols_as_numbers_and_names() {
             json!(1),
             json!({"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}})
         )])));
-        assert_eq!(set.changes[0].content.as_ref().map(|c| c.protocol), Some(want), "{written}");
+        assert_eq!(
+            set.changes[0].content.as_ref().map(|c| c.protocol),
+            Some(want),
+            "{written}"
+        );
     }
 }
 
 #[test]
 fn icmp_type_and_code() {
     let set = ok(&authorize_ingress(json!([
-        permission(json!("icmp"), json!(8), json!(0), json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}})),
-        permission(json!("58"), json!(128), json!(-1), json!({"ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}}))
+        permission(
+            json!("icmp"),
+            json!(8),
+            json!(0),
+            json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}})
+        ),
+        permission(
+            json!("58"),
+            json!(128),
+            json!(-1),
+            json!({"ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}})
+        )
     ])));
     assert_eq!(
         set.changes,
         [
-            added_ingress(content(Protocol::Icmp, Some(8), Some(0), src("0.0.0.0/0"), None)),
-            added_ingress(content(Protocol::Icmpv6, Some(128), Some(-1), src("::/0"), None)),
+            added_ingress(content(
+                Protocol::Icmp,
+                Some(8),
+                Some(0),
+                src("0.0.0.0/0"),
+                None
+            )),
+            added_ingress(content(
+                Protocol::Icmpv6,
+                Some(128),
+                Some(-1),
+                src("::/0"),
+                None
+            )),
         ]
     );
-    assert_eq!(set.changes[0].content.as_ref().map(RuleContent::port_range), Some(sgguard_core::PortRange::single(8)));
+    assert_eq!(
+        set.changes[0].content.as_ref().map(RuleContent::port_range),
+        Some(sgguard_core::PortRange::single(8))
+    );
 }
 
 #[test]
@@ -555,7 +710,13 @@ fn referenced_group_with_user_and_peering() {
     };
     assert_eq!(
         set.changes,
-        [added_ingress(content(Protocol::Tcp, Some(0), Some(65535), peer.clone(), Some("analytics")))]
+        [added_ingress(content(
+            Protocol::Tcp,
+            Some(0),
+            Some(65535),
+            peer.clone(),
+            Some("analytics")
+        ))]
     );
     // the rule set form carries the same in referencedGroupInfo
     let set = ok(&record(
@@ -567,7 +728,10 @@ fn referenced_group_with_user_and_peering() {
                                     "vpcPeeringConnectionId": "pcx-0a9b8c7d"}
         }]}}),
     ));
-    assert_eq!(set.changes[0].content.as_ref().map(|c| &c.source), Some(&peer));
+    assert_eq!(
+        set.changes[0].content.as_ref().map(|c| &c.source),
+        Some(&peer)
+    );
     // a group named by name only (default VPC)
     let set = ok(&authorize_ingress(json!([permission(
         json!("tcp"),
@@ -638,7 +802,13 @@ fn update_descriptions_ingress_and_egress() {
             None,
             Direction::Ingress,
             ChangeKind::Description,
-            Some(content(Protocol::Tcp, Some(22), Some(22), src("203.0.113.0/24"), Some("office (NET-1)")))
+            Some(content(
+                Protocol::Tcp,
+                Some(22),
+                Some(22),
+                src("203.0.113.0/24"),
+                Some("office (NET-1)")
+            ))
         )]
     );
     let set = ok(&record(
@@ -648,7 +818,15 @@ fn update_descriptions_ingress_and_egress() {
         ]}}),
         old_response(),
     ));
-    assert_eq!(set.changes, [change(Some("sgr-04c0"), Direction::Egress, ChangeKind::Description, None)]);
+    assert_eq!(
+        set.changes,
+        [change(
+            Some("sgr-04c0"),
+            Direction::Egress,
+            ChangeKind::Description,
+            None
+        )]
+    );
 }
 
 #[test]
@@ -665,11 +843,22 @@ fn create_security_group_takes_the_id_from_the_response() {
 
 #[test]
 fn delete_security_group() {
-    let set = ok(&record("DeleteSecurityGroup", json!({"groupId": "sg-0old"}), old_response()));
+    let set = ok(&record(
+        "DeleteSecurityGroup",
+        json!({"groupId": "sg-0old"}),
+        old_response(),
+    ));
     assert_eq!(set.group_id.as_deref(), Some("sg-0old"));
     assert!(set.changes.is_empty());
-    let by_name = ok(&record("DeleteSecurityGroup", json!({"groupName": "old"}), Value::Null));
-    assert_eq!((by_name.group_id, by_name.group_name.as_deref()), (None, Some("old")));
+    let by_name = ok(&record(
+        "DeleteSecurityGroup",
+        json!({"groupName": "old"}),
+        Value::Null,
+    ));
+    assert_eq!(
+        (by_name.group_id, by_name.group_name.as_deref()),
+        (None, Some("old"))
+    );
     assert_eq!(
         invalid_field(&record("DeleteSecurityGroup", json!({}), old_response())),
         "requestParameters.groupId"
@@ -694,12 +883,16 @@ fn classify_failed_calls() {
     );
     // a code that is not a string is still a failure
     failed["errorCode"] = json!(403);
-    assert!(matches!(classify_record(&failed), RecordClass::FailedCall { error_code, .. } if error_code == "403"));
+    assert!(
+        matches!(classify_record(&failed), RecordClass::FailedCall { error_code, .. } if error_code == "403")
+    );
     // null errorCode means success
     failed["errorCode"] = Value::Null;
     assert_eq!(
         classify_record(&failed),
-        RecordClass::SecurityGroupCall { event_name: "AuthorizeSecurityGroupIngress".into() }
+        RecordClass::SecurityGroupCall {
+            event_name: "AuthorizeSecurityGroupIngress".into()
+        }
     );
 }
 
@@ -717,28 +910,59 @@ fn classify_security_group_calls() {
         "DeleteSecurityGroup",
     ] {
         let r = record(name, json!({}), Value::Null);
-        assert_eq!(classify_record(&r), RecordClass::SecurityGroupCall { event_name: name.into() });
+        assert_eq!(
+            classify_record(&r),
+            RecordClass::SecurityGroupCall {
+                event_name: name.into()
+            }
+        );
     }
     // without eventSource, the name decides
     let bare = json!({"eventName": "AuthorizeSecurityGroupIngress"});
-    assert!(matches!(classify_record(&bare), RecordClass::SecurityGroupCall { .. }));
+    assert!(matches!(
+        classify_record(&bare),
+        RecordClass::SecurityGroupCall { .. }
+    ));
 }
 
 #[test]
 fn classify_unrelated() {
     let unrelated = record("RunInstances", json!({}), Value::Null);
-    assert_eq!(classify_record(&unrelated), RecordClass::Unrelated { event_name: Some("RunInstances".into()) });
+    assert_eq!(
+        classify_record(&unrelated),
+        RecordClass::Unrelated {
+            event_name: Some("RunInstances".into())
+        }
+    );
     // same name from another service
     let mut other_service = record("AuthorizeSecurityGroupIngress", json!({}), Value::Null);
     other_service["eventSource"] = json!("redshift.amazonaws.com");
-    assert!(matches!(classify_record(&other_service), RecordClass::Unrelated { .. }));
+    assert!(matches!(
+        classify_record(&other_service),
+        RecordClass::Unrelated { .. }
+    ));
     // an unrelated failure is unrelated, not a failed call
     let mut failed = record("GetObject", json!({}), Value::Null);
     failed["eventSource"] = json!("s3.amazonaws.com");
     failed["errorCode"] = json!("AccessDenied");
-    assert_eq!(classify_record(&failed), RecordClass::Unrelated { event_name: Some("GetObject".into()) });
-    for junk in [json!({}), json!(null), json!([1, 2]), json!({"eventName": 5}), json!("AuthorizeSecurityGroupIngress")] {
-        assert_eq!(classify_record(&junk), RecordClass::Unrelated { event_name: None }, "{junk}");
+    assert_eq!(
+        classify_record(&failed),
+        RecordClass::Unrelated {
+            event_name: Some("GetObject".into())
+        }
+    );
+    for junk in [
+        json!({}),
+        json!(null),
+        json!([1, 2]),
+        json!({"eventName": 5}),
+        json!("AuthorizeSecurityGroupIngress"),
+    ] {
+        assert_eq!(
+            classify_record(&junk),
+            RecordClass::Unrelated { event_name: None },
+            "{junk}"
+        );
     }
 }
 
@@ -755,18 +979,34 @@ fn invalid_cidr_names_the_exact_field() {
         json!({"ipRanges": {"items": [{"cidrIp": "10.0.0.0/33"}]}})
     )]));
     let (field, message) = invalid(&r);
-    assert_eq!(field, "requestParameters.ipPermissions.items[0].ipRanges.items[0].cidrIp");
+    assert_eq!(
+        field,
+        "requestParameters.ipPermissions.items[0].ipRanges.items[0].cidrIp"
+    );
     assert!(message.contains("10.0.0.0/33"), "{message}");
 
     // IPv6 in the IPv4 field, the classic detection mistake, is rejected, not misread
     let r = authorize_ingress(json!([
-        permission(json!("tcp"), json!(22), json!(22), json!({"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}})),
-        permission(json!("tcp"), json!(22), json!(22), json!({"ipRanges": {"items": [
-            {"cidrIp": "10.0.0.0/8"}, {"cidrIp": "::/0"}
-        ]}}))
+        permission(
+            json!("tcp"),
+            json!(22),
+            json!(22),
+            json!({"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}})
+        ),
+        permission(
+            json!("tcp"),
+            json!(22),
+            json!(22),
+            json!({"ipRanges": {"items": [
+                {"cidrIp": "10.0.0.0/8"}, {"cidrIp": "::/0"}
+            ]}})
+        )
     ]));
     let (field, message) = invalid(&r);
-    assert_eq!(field, "requestParameters.ipPermissions.items[1].ipRanges.items[1].cidrIp");
+    assert_eq!(
+        field,
+        "requestParameters.ipPermissions.items[1].ipRanges.items[1].cidrIp"
+    );
     assert!(message.contains("IPv6"), "{message}");
 
     let r = authorize_ingress(json!([permission(
@@ -775,7 +1015,10 @@ fn invalid_cidr_names_the_exact_field() {
         json!(22),
         json!({"ipv6Ranges": {"items": [{"cidrIpv6": "0.0.0.0/0"}]}})
     )]));
-    assert_eq!(invalid_field(&r), "requestParameters.ipPermissions.items[0].ipv6Ranges.items[0].cidrIpv6");
+    assert_eq!(
+        invalid_field(&r),
+        "requestParameters.ipPermissions.items[0].ipv6Ranges.items[0].cidrIpv6"
+    );
 
     let r = record(
         "AuthorizeSecurityGroupIngress",
@@ -790,7 +1033,10 @@ fn invalid_cidr_names_the_exact_field() {
         json!({"securityGroupRuleSet": {"items": [{"securityGroupRuleId": "sgr-1", "ipProtocol": "tcp",
             "cidrIpv4": "1.2.3.4/99"}]}}),
     );
-    assert_eq!(invalid_field(&r), "responseElements.securityGroupRuleSet.items[0].cidrIpv4");
+    assert_eq!(
+        invalid_field(&r),
+        "responseElements.securityGroupRuleSet.items[0].cidrIpv4"
+    );
 }
 
 #[test]
@@ -826,8 +1072,14 @@ fn invalid_meta_fields() {
     assert_eq!(invalid_field(&no_region), "awsRegion");
 
     let mut no_account = r.clone();
-    no_account.as_object_mut().unwrap().remove("recipientAccountId");
-    no_account["userIdentity"].as_object_mut().unwrap().remove("accountId");
+    no_account
+        .as_object_mut()
+        .unwrap()
+        .remove("recipientAccountId");
+    no_account["userIdentity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accountId");
     assert_eq!(invalid_field(&no_account), "recipientAccountId");
 
     r["eventName"] = json!("RunInstances");
@@ -847,15 +1099,30 @@ fn invalid_protocol_and_ports() {
     let (field, message) = invalid(&with(json!("tcpp"), json!(22)));
     assert_eq!(field, "requestParameters.ipPermissions.items[0].ipProtocol");
     assert!(message.contains("tcpp"), "{message}");
-    assert_eq!(invalid_field(&with(json!("300"), json!(22))), "requestParameters.ipPermissions.items[0].ipProtocol");
-    assert_eq!(invalid_field(&with(Value::Null, json!(22))), "requestParameters.ipPermissions.items[0].ipProtocol");
-    assert_eq!(invalid_field(&with(json!("tcp"), json!("ssh"))), "requestParameters.ipPermissions.items[0].fromPort");
-    assert_eq!(invalid_field(&with(json!("tcp"), json!(1.5))), "requestParameters.ipPermissions.items[0].fromPort");
+    assert_eq!(
+        invalid_field(&with(json!("300"), json!(22))),
+        "requestParameters.ipPermissions.items[0].ipProtocol"
+    );
+    assert_eq!(
+        invalid_field(&with(Value::Null, json!(22))),
+        "requestParameters.ipPermissions.items[0].ipProtocol"
+    );
+    assert_eq!(
+        invalid_field(&with(json!("tcp"), json!("ssh"))),
+        "requestParameters.ipPermissions.items[0].fromPort"
+    );
+    assert_eq!(
+        invalid_field(&with(json!("tcp"), json!(1.5))),
+        "requestParameters.ipPermissions.items[0].fromPort"
+    );
     assert_eq!(
         invalid_field(&with(json!("tcp"), json!(1_u64 << 40))),
         "requestParameters.ipPermissions.items[0].fromPort"
     );
-    assert_eq!(invalid_field(&with(json!("tcp"), json!([22]))), "requestParameters.ipPermissions.items[0].fromPort");
+    assert_eq!(
+        invalid_field(&with(json!("tcp"), json!([22]))),
+        "requestParameters.ipPermissions.items[0].fromPort"
+    );
 }
 
 #[test]
@@ -908,7 +1175,10 @@ fn invalid_structure() {
         json!({"groupId": GROUP, "ipPermissions": {}}),
         json!({"securityGroupRuleSet": {"items": [{"securityGroupRuleId": "sgr-1", "ipProtocol": "tcp"}]}}),
     );
-    assert_eq!(invalid_field(&empty_rule_set_item), "responseElements.securityGroupRuleSet.items[0]");
+    assert_eq!(
+        invalid_field(&empty_rule_set_item),
+        "responseElements.securityGroupRuleSet.items[0]"
+    );
 }
 
 #[test]
@@ -919,7 +1189,10 @@ fn invalid_modify_requests() {
             "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "10.0.0.0/8"}}}}),
         Value::Null,
     );
-    assert_eq!(invalid_field(&no_group), "requestParameters.ModifySecurityGroupRulesRequest.GroupId");
+    assert_eq!(
+        invalid_field(&no_group),
+        "requestParameters.ModifySecurityGroupRulesRequest.GroupId"
+    );
 
     let bad_cidr = modify(json!([
         {"SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "tcp", "CidrIpv4": "10.0.0.0/8"}},
@@ -937,7 +1210,8 @@ fn invalid_modify_requests() {
         "requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule[0].SecurityGroupRule.IpProtocol"
     );
 
-    let no_source = modify(json!({"SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "tcp"}}));
+    let no_source =
+        modify(json!({"SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "tcp"}}));
     assert_eq!(
         invalid_field(&no_source),
         "requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule[0].SecurityGroupRule"
@@ -1004,14 +1278,20 @@ fn records_from_a_log_file() {
     let file = json!({"Records": [unrelated, a_record(), envelope(a_record())]});
     let records = input::records(file).unwrap();
     assert_eq!(records, [unrelated, a_record(), a_record()]);
-    assert_eq!(input::records(json!({"Records": []})).unwrap(), Vec::<Value>::new());
+    assert_eq!(
+        input::records(json!({"Records": []})).unwrap(),
+        Vec::<Value>::new()
+    );
 }
 
 #[test]
 fn records_from_an_array() {
     let records = input::records(json!([a_record(), envelope(a_record()), 42])).unwrap();
     assert_eq!(records, [a_record(), a_record(), json!(42)]);
-    assert_eq!(classify_record(&records[2]), RecordClass::Unrelated { event_name: None });
+    assert_eq!(
+        classify_record(&records[2]),
+        RecordClass::Unrelated { event_name: None }
+    );
 }
 
 #[test]
@@ -1028,7 +1308,10 @@ fn garbage_is_an_unknown_shape() {
         json!({"detail": "not an object"}),
     ] {
         assert!(
-            matches!(input::records(garbage.clone()), Err(Error::UnknownShape { .. })),
+            matches!(
+                input::records(garbage.clone()),
+                Err(Error::UnknownShape { .. })
+            ),
             "{garbage} should be rejected"
         );
     }
@@ -1040,8 +1323,15 @@ fn envelope_fills_region_and_account() {
     let map = detail.as_object_mut().unwrap();
     map.remove("awsRegion");
     map.remove("recipientAccountId");
-    map["userIdentity"].as_object_mut().unwrap().remove("accountId");
-    assert_eq!(invalid_field(&detail), "recipientAccountId", "the record alone lacks its account");
+    map["userIdentity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accountId");
+    assert_eq!(
+        invalid_field(&detail),
+        "recipientAccountId",
+        "the record alone lacks its account"
+    );
 
     let mut env = envelope(detail.clone());
     env["region"] = json!("ap-south-1");
@@ -1063,7 +1353,10 @@ fn envelope_fills_region_and_account() {
 
     // sanitized samples write the account as a number
     let mut numeric = a_record();
-    numeric.as_object_mut().unwrap().remove("recipientAccountId");
+    numeric
+        .as_object_mut()
+        .unwrap()
+        .remove("recipientAccountId");
     let mut env = envelope(numeric);
     env["account"] = json!(12345);
     env["detail-type"] = json!("...");
@@ -1107,9 +1400,19 @@ fn panther_style_lowercase_identity_and_naive_time() {
     assert_eq!(set.meta.event_time, at("2021-01-24T04:55:45Z"));
     assert_eq!(set.meta.account, "112233445566");
     assert_eq!(set.meta.identity.kind, "AssumedRole");
-    assert_eq!(set.meta.identity.actor, "arn:aws:sts::112233445566:assumed-role/TestAdmin/alan");
-    assert_eq!(set.meta.identity.principal, "arn:aws:iam::112233445566:role/TestAdmin");
-    assert!(set.meta.identity.is("arn:aws:iam::112233445566:role/TestAdmin"));
+    assert_eq!(
+        set.meta.identity.actor,
+        "arn:aws:sts::112233445566:assumed-role/TestAdmin/alan"
+    );
+    assert_eq!(
+        set.meta.identity.principal,
+        "arn:aws:iam::112233445566:role/TestAdmin"
+    );
+    assert!(
+        set.meta
+            .identity
+            .is("arn:aws:iam::112233445566:role/TestAdmin")
+    );
 }
 
 #[test]
@@ -1119,12 +1422,24 @@ fn identities_of_every_kind() {
         r["userIdentity"] = identity;
         ok(&r).meta.identity
     };
-    let root = with_identity(json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": ACCOUNT}));
-    assert_eq!((root.actor.as_str(), root.principal.as_str()), ("arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:root"));
+    let root = with_identity(
+        json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": ACCOUNT}),
+    );
+    assert_eq!(
+        (root.actor.as_str(), root.principal.as_str()),
+        (
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:iam::111122223333:root"
+        )
+    );
 
-    let service = with_identity(json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}));
+    let service =
+        with_identity(json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}));
     assert_eq!(service.actor, "cloudformation.amazonaws.com");
-    assert_eq!(service.invoked_by.as_deref(), Some("cloudformation.amazonaws.com"));
+    assert_eq!(
+        service.invoked_by.as_deref(),
+        Some("cloudformation.amazonaws.com")
+    );
 
     let session = with_identity(json!({
         "type": "AssumedRole",

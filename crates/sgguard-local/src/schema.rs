@@ -73,9 +73,8 @@ const MIGRATIONS: &[&str] = &[
     );
 
     CREATE TABLE allowlist (
-        id       TEXT PRIMARY KEY,
-        position INTEGER NOT NULL,
-        entry    TEXT NOT NULL
+        id    TEXT PRIMARY KEY,
+        entry TEXT NOT NULL
     );
 
     CREATE TABLE allowlist_changes (

@@ -217,7 +217,7 @@ impl SqliteStore {
 
     fn entries_sync(&self) -> Result<Vec<AllowEntry>, Error> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare("SELECT entry FROM allowlist ORDER BY position")?;
+        let mut stmt = conn.prepare("SELECT entry FROM allowlist ORDER BY id")?;
         let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
         let mut entries = Vec::new();
         for text in rows {
@@ -231,8 +231,7 @@ impl SqliteStore {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO allowlist (id, position, entry) VALUES (?1, (SELECT COALESCE(MAX(position), 0) + 1 FROM allowlist), ?2)
-             ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
+            "INSERT INTO allowlist (id, entry) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
             params![entry.id, text],
         )?;
         log_change(&tx, change)?;

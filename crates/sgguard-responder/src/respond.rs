@@ -89,7 +89,12 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             }
         }
         if report.outcome == Outcome::Pending {
-            self.remediate(&mut report, &histories).await?;
+            if self.policy.mode == sgguard_core::Mode::Audit {
+                // Left pending under enforce, redelivered after a switch to audit: act no more.
+                stand_down(&mut report, &self.policy);
+            } else {
+                self.remediate(&mut report, &histories).await?;
+            }
             self.audit.complete(&report).await.map_err(Error::Audit)?;
         }
         Ok(report)
@@ -125,9 +130,15 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
     /// the retry; a permanent one is recorded as `failed` on the changes it concerns.
     async fn remediate(&self, report: &mut EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>) -> Result<(), Error> {
         let steps = plan(report, histories, self.policy.min_risk);
+        let mut gone = 0;
         for step in &steps {
             let (action, detail) = match self.remediator.execute(step).await {
-                Ok(result) => (result.action(), format!("{step}: {}", result.detail)),
+                Ok(result) => {
+                    if result.status == crate::plan::StepStatus::AlreadyGone {
+                        gone += step.changes.len();
+                    }
+                    (result.action(), format!("{step}: {}", result.detail))
+                }
                 Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
                 Err(err) => (Action::Failed, format!("{step}: failed: {}", error_chain(&err))),
             };
@@ -138,7 +149,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 }
             }
         }
-        let (outcome, reason) = finished(report, &self.policy);
+        let (outcome, reason) = finished(report, &self.policy, gone);
         report.outcome = outcome;
         report.reason = reason;
         Ok(())
@@ -157,7 +168,7 @@ fn annotate(report: &mut EventReport, steps: &[RemediationStep], prefix: &str) {
 }
 
 /// The outcome after remediation: the strongest action wins.
-fn finished(report: &EventReport, policy: &Policy) -> (Outcome, String) {
+fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, String) {
     let count = |action: Action| report.changes.iter().filter(|c| c.action == action).count();
     let outcome = report.changes.iter().filter_map(|c| Outcome::from_action(c.action)).max().unwrap_or(Outcome::Recorded);
     let (reverted, restored, failed) = (count(Action::Reverted), count(Action::Restored), count(Action::Failed));
@@ -175,12 +186,20 @@ fn finished(report: &EventReport, policy: &Policy) -> (Outcome, String) {
     if dry > 0 {
         parts.push(format!("dry run, would revert {dry}"));
     }
-    let gone = report.changes.iter().filter(|c| c.remediation.as_deref().is_some_and(|r| r.contains("already gone"))).count();
     let mut reason = format!("{} unapproved rule(s) at or above {}", parts.join(", "), policy.min_risk);
     if gone > 0 {
         reason.push_str(&format!(" ({gone} already gone)"));
     }
     (outcome, reason)
+}
+
+/// Turns pending actions into `would_revert`: the mode no longer allows acting.
+fn stand_down(report: &mut EventReport, policy: &Policy) {
+    for change in report.changes.iter_mut().filter(|c| c.action == Action::Pending) {
+        change.action = Action::WouldRevert;
+    }
+    report.outcome = report.changes.iter().filter_map(|c| Outcome::from_action(c.action)).max().unwrap_or(Outcome::Recorded);
+    report.reason = format!("pending enforcement not carried out: the responder now runs in {} mode", policy.mode);
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use wildmatch::WildMatch;
 
-pub use file::{from_toml, to_toml};
+pub use file::{EntrySpec, Scalar, from_toml, to_toml};
 
 use crate::event::Identity;
 use crate::model::{Direction, PortRange, Protocol, RuleContent, Source};
@@ -66,43 +66,88 @@ impl AllowEntry {
     /// The criteria this entry fails for `rule`; empty means it approves the rule.
     pub fn failures(&self, rule: &RuleFacts<'_>, now: DateTime<Utc>) -> Vec<Failure> {
         let mut failed = Vec::new();
-        let mut fail = |criterion: &'static str, detail: String| failed.push(Failure { criterion, detail });
+        let mut fail =
+            |criterion: &'static str, detail: String| failed.push(Failure { criterion, detail });
         if let Some(expires) = self.expires.filter(|_| self.is_expired(now)) {
-            fail("expires", format!("expired at {}", crate::time::format_time(&expires)));
+            fail(
+                "expires",
+                format!("expired at {}", crate::time::format_time(&expires)),
+            );
         }
-        let rule_direction = if rule.direction.is_ingress() { Direction::Ingress } else { Direction::Egress };
+        let rule_direction = if rule.direction.is_ingress() {
+            Direction::Ingress
+        } else {
+            Direction::Egress
+        };
         if self.direction != rule_direction {
-            fail("direction", format!("entry is {}, rule is {}", self.direction, rule_direction));
+            fail(
+                "direction",
+                format!("entry is {}, rule is {}", self.direction, rule_direction),
+            );
         }
         let content = rule.content;
         if content.protocol == Protocol::All {
             if self.protocol != Protocol::All || !self.ports.is_all() {
-                fail("protocol", "an all-protocols rule needs protocol = \"all\" and ports = \"all\"".into());
+                fail(
+                    "protocol",
+                    "an all-protocols rule needs protocol = \"all\" and ports = \"all\"".into(),
+                );
             }
         } else if self.protocol != Protocol::All && self.protocol != content.protocol {
-            fail("protocol", format!("entry allows {}, rule is {}", self.protocol, content.protocol));
+            fail(
+                "protocol",
+                format!(
+                    "entry allows {}, rule is {}",
+                    self.protocol, content.protocol
+                ),
+            );
         } else if !self.ports.contains(content.port_range()) {
-            fail("ports", format!("rule range {} is not inside {}", content.port_range(), self.ports));
+            fail(
+                "ports",
+                format!(
+                    "rule range {} is not inside {}",
+                    content.port_range(),
+                    self.ports
+                ),
+            );
         }
-        if self.names_a_source() {
-            if let Some(detail) = self.source_failure(&content.source) {
-                fail("source", detail);
-            }
+        if self.names_a_source()
+            && let Some(detail) = self.source_failure(&content.source)
+        {
+            fail("source", detail);
         }
-        let listed = |list: &[String], value: Option<&str>| list.is_empty() || value.is_some_and(|v| list.iter().any(|l| l == v));
+        let listed = |list: &[String], value: Option<&str>| {
+            list.is_empty() || value.is_some_and(|v| list.iter().any(|l| l == v))
+        };
         if !listed(&self.groups, rule.group_id) {
-            fail("groups", format!("group {} is not listed", rule.group_id.unwrap_or("(unknown)")));
+            fail(
+                "groups",
+                format!(
+                    "group {} is not listed",
+                    rule.group_id.unwrap_or("(unknown)")
+                ),
+            );
         }
         if !listed(&self.accounts, Some(rule.account)) {
-            fail("accounts", format!("account {} is not listed", rule.account));
+            fail(
+                "accounts",
+                format!("account {} is not listed", rule.account),
+            );
         }
         if !listed(&self.regions, Some(rule.region)) {
             fail("regions", format!("region {} is not listed", rule.region));
         }
         if !self.principals.is_empty() {
-            let matches = |arn: &str| self.principals.iter().any(|p| WildMatch::new(p).matches(arn));
+            let matches = |arn: &str| {
+                self.principals
+                    .iter()
+                    .any(|p| WildMatch::new(p).matches(arn))
+            };
             if !matches(&rule.identity.principal) && !matches(&rule.identity.actor) {
-                fail("principals", format!("caller {} matches no principal", rule.identity.principal));
+                fail(
+                    "principals",
+                    format!("caller {} matches no principal", rule.identity.principal),
+                );
             }
         }
         failed
@@ -144,9 +189,13 @@ pub struct RuleFacts<'a> {
 /// The allowlist's answer for one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approval {
-    Approved { entry_id: String },
+    Approved {
+        entry_id: String,
+    },
     /// No entry approves. `closest` is the entry that failed the fewest criteria.
-    NotApproved { closest: Option<(String, Vec<Failure>)> },
+    NotApproved {
+        closest: Option<(String, Vec<Failure>)>,
+    },
 }
 
 /// A loaded set of entries.
@@ -156,19 +205,27 @@ pub struct Allowlist {
 }
 
 impl Allowlist {
-    pub fn new(entries: Vec<AllowEntry>) -> Self {
+    /// Entries are kept in id order, whatever the store returned, so every store (and a
+    /// file) credits the same entry when several approve a rule.
+    pub fn new(mut entries: Vec<AllowEntry>) -> Self {
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
         Self { entries }
     }
 
-    /// The first entry (in order) that approves the rule, or the closest miss.
+    /// The first entry (in id order) that approves the rule, or the closest miss.
     pub fn evaluate(&self, rule: &RuleFacts<'_>, now: DateTime<Utc>) -> Approval {
         let mut closest: Option<(String, Vec<Failure>)> = None;
         for entry in &self.entries {
             let failures = entry.failures(rule, now);
             if failures.is_empty() {
-                return Approval::Approved { entry_id: entry.id.clone() };
+                return Approval::Approved {
+                    entry_id: entry.id.clone(),
+                };
             }
-            if closest.as_ref().is_none_or(|(_, f)| failures.len() < f.len()) {
+            if closest
+                .as_ref()
+                .is_none_or(|(_, f)| failures.len() < f.len())
+            {
                 closest = Some((entry.id.clone(), failures));
             }
         }

@@ -155,7 +155,10 @@ fn ipv4_cidr_containment() {
         // host bits set, but the network 203.0.113.0/24 is inside
         "203.0.113.77/24",
     ] {
-        assert!(approves(&e, &Rule::tcp(22, 22, inside)), "{inside} is inside");
+        assert!(
+            approves(&e, &Rule::tcp(22, 22, inside)),
+            "{inside} is inside"
+        );
     }
     for outside in [
         "203.0.112.0/23",
@@ -167,7 +170,11 @@ fn ipv4_cidr_containment() {
         // network 203.0.0.0/16 is broader than the entry
         "203.0.113.77/16",
     ] {
-        assert_eq!(failed(&e, &Rule::tcp(22, 22, outside)), ["source"], "{outside} is outside");
+        assert_eq!(
+            failed(&e, &Rule::tcp(22, 22, outside)),
+            ["source"],
+            "{outside} is outside"
+        );
     }
 }
 
@@ -181,11 +188,29 @@ fn entry_cidr_with_host_bits_is_compared_as_a_network() {
 #[test]
 fn ipv6_cidr_containment() {
     let e = ssh_from(&["2001:db8::/32"]);
-    for inside in ["2001:db8::/32", "2001:db8:1::/48", "2001:db8::1/128", "2001:db8:ffff::1/48"] {
-        assert!(approves(&e, &Rule::tcp(22, 22, inside)), "{inside} is inside");
+    for inside in [
+        "2001:db8::/32",
+        "2001:db8:1::/48",
+        "2001:db8::1/128",
+        "2001:db8:ffff::1/48",
+    ] {
+        assert!(
+            approves(&e, &Rule::tcp(22, 22, inside)),
+            "{inside} is inside"
+        );
     }
-    for outside in ["2001:db9::/48", "2001:db8::/31", "::/0", "2001:db8::1/0", "2001:db8::1/16"] {
-        assert_eq!(failed(&e, &Rule::tcp(22, 22, outside)), ["source"], "{outside} is outside");
+    for outside in [
+        "2001:db9::/48",
+        "2001:db8::/31",
+        "::/0",
+        "2001:db8::1/0",
+        "2001:db8::1/16",
+    ] {
+        assert_eq!(
+            failed(&e, &Rule::tcp(22, 22, outside)),
+            ["source"],
+            "{outside} is outside"
+        );
     }
     // an IPv6 entry never contains an IPv4 source and vice versa
     assert_eq!(failed(&e, &Rule::tcp(22, 22, "10.0.0.0/8")), ["source"]);
@@ -197,12 +222,19 @@ fn ipv6_cidr_containment() {
 fn ports_must_lie_inside_the_entry_range() {
     let e = entry_with(|e| {
         e.protocol = Protocol::Tcp;
-        e.ports = PortRange { from: 8000, to: 8100 };
+        e.ports = PortRange {
+            from: 8000,
+            to: 8100,
+        };
     });
     assert!(approves(&e, &Rule::tcp(8080, 8080, "0.0.0.0/0")));
     assert!(approves(&e, &Rule::tcp(8000, 8100, "0.0.0.0/0")));
     for (from, to) in [(7999, 8000), (8100, 8101), (22, 22), (0, 65535)] {
-        assert_eq!(failed(&e, &Rule::tcp(from, to, "0.0.0.0/0")), ["ports"], "{from}-{to}");
+        assert_eq!(
+            failed(&e, &Rule::tcp(from, to, "0.0.0.0/0")),
+            ["ports"],
+            "{from}-{to}"
+        );
     }
     // a tcp rule without ports opens every port
     let no_ports = Rule::new(Protocol::Tcp, None, None, "0.0.0.0/0");
@@ -227,14 +259,20 @@ fn all_protocols_rule_needs_protocol_all_and_ports_all() {
     });
     assert!(approves(&all, &rule));
     // `-1` with explicit -1 ports is the same rule
-    assert!(approves(&all, &Rule::new(Protocol::All, Some(-1), Some(-1), "10.0.0.0/8")));
+    assert!(approves(
+        &all,
+        &Rule::new(Protocol::All, Some(-1), Some(-1), "10.0.0.0/8")
+    ));
 }
 
 #[test]
 fn protocol_all_entry_covers_any_protocol_within_its_ports() {
     let e = entry_with(|e| e.ports = PortRange::single(22));
     assert!(approves(&e, &Rule::tcp(22, 22, "10.0.0.0/8")));
-    assert!(approves(&e, &Rule::new(Protocol::Udp, Some(22), Some(22), "10.0.0.0/8")));
+    assert!(approves(
+        &e,
+        &Rule::new(Protocol::Udp, Some(22), Some(22), "10.0.0.0/8")
+    ));
     assert_eq!(failed(&e, &Rule::tcp(23, 23, "10.0.0.0/8")), ["ports"]);
 }
 
@@ -242,7 +280,10 @@ fn protocol_all_entry_covers_any_protocol_within_its_ports() {
 fn protocol_mismatch_fails_protocol() {
     let udp = entry_with(|e| e.protocol = Protocol::Udp);
     assert_eq!(failed(&udp, &Rule::tcp(53, 53, "10.0.0.0/8")), ["protocol"]);
-    assert!(approves(&udp, &Rule::new(Protocol::Udp, Some(53), Some(53), "10.0.0.0/8")));
+    assert!(approves(
+        &udp,
+        &Rule::new(Protocol::Udp, Some(53), Some(53), "10.0.0.0/8")
+    ));
     // protocol numbers fold into names: 6 is tcp
     let six = entry_with(|e| e.protocol = Protocol::parse("6").unwrap());
     assert!(approves(&six, &Rule::tcp(443, 443, "10.0.0.0/8")));
@@ -251,17 +292,29 @@ fn protocol_mismatch_fails_protocol() {
         e.protocol = Protocol::Icmp;
         e.ports = PortRange::single(8);
     });
-    assert!(approves(&echo, &Rule::new(Protocol::Icmp, Some(8), Some(0), "0.0.0.0/0")));
+    assert!(approves(
+        &echo,
+        &Rule::new(Protocol::Icmp, Some(8), Some(0), "0.0.0.0/0")
+    ));
     assert_eq!(
-        failed(&echo, &Rule::new(Protocol::Icmp, Some(0), Some(0), "0.0.0.0/0")),
+        failed(
+            &echo,
+            &Rule::new(Protocol::Icmp, Some(0), Some(0), "0.0.0.0/0")
+        ),
         ["ports"]
     );
     assert_eq!(
-        failed(&echo, &Rule::new(Protocol::Icmpv6, Some(8), Some(0), "::/0")),
+        failed(
+            &echo,
+            &Rule::new(Protocol::Icmpv6, Some(8), Some(0), "::/0")
+        ),
         ["protocol"]
     );
     assert_eq!(
-        failed(&echo, &Rule::new(Protocol::Number(50), None, None, "0.0.0.0/0")),
+        failed(
+            &echo,
+            &Rule::new(Protocol::Number(50), None, None, "0.0.0.0/0")
+        ),
         ["protocol"]
     );
 }
@@ -301,7 +354,11 @@ fn any_listed_source_kind_approves() {
         assert!(approves(&e, &Rule::tcp(443, 443, source)), "{source}");
     }
     for source in ["11.0.0.0/24", "pl-2", "sg-2"] {
-        assert_eq!(failed(&e, &Rule::tcp(443, 443, source)), ["source"], "{source}");
+        assert_eq!(
+            failed(&e, &Rule::tcp(443, 443, source)),
+            ["source"],
+            "{source}"
+        );
     }
 }
 
@@ -311,7 +368,14 @@ fn entry_without_source_criterion_approves_any_source() {
         e.protocol = Protocol::Tcp;
         e.ports = PortRange::single(443);
     });
-    for source in ["0.0.0.0/0", "::/0", "10.0.0.0/8", "pl-1", "sg-1", "444455556666/sg-2"] {
+    for source in [
+        "0.0.0.0/0",
+        "::/0",
+        "10.0.0.0/8",
+        "pl-1",
+        "sg-1",
+        "444455556666/sg-2",
+    ] {
         assert!(approves(&e, &Rule::tcp(443, 443, source)), "{source}");
     }
     // ... but still only within its protocol and ports
@@ -332,15 +396,24 @@ fn expired_entry_approves_nothing() {
     let detail = &past.failures(&rule.facts(), now())[0].detail;
     assert!(detail.contains("2026-06-01T11:59:59Z"), "{detail}");
     // expiring exactly now is expired
-    assert_eq!(failed(&expiring("2026-06-01T12:00:00Z"), &rule), ["expires"]);
+    assert_eq!(
+        failed(&expiring("2026-06-01T12:00:00Z"), &rule),
+        ["expires"]
+    );
     // still valid one second before the end, and the comparison uses `now`, not the clock
     let future = expiring("2026-06-01T12:00:01Z");
     assert!(approves(&future, &rule));
-    assert!(!future.failures(&rule.facts(), at("2030-01-01T00:00:00Z")).is_empty());
+    assert!(
+        !future
+            .failures(&rule.facts(), at("2030-01-01T00:00:00Z"))
+            .is_empty()
+    );
     // an expired entry even fails a rule it would otherwise approve in every criterion
     let list = Allowlist::new(vec![past]);
     match list.evaluate(&rule.facts(), now()) {
-        Approval::NotApproved { closest: Some((id, failures)) } => {
+        Approval::NotApproved {
+            closest: Some((id, failures)),
+        } => {
             assert_eq!(id, "e1");
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].criterion, "expires");
@@ -353,12 +426,30 @@ fn expired_entry_approves_nothing() {
 fn direction_unknown_counts_as_ingress() {
     let ingress = entry("in");
     assert!(approves(&ingress, &Rule::all("10.0.0.0/8")));
-    assert!(approves(&ingress, &Rule::all("10.0.0.0/8").direction(Direction::Unknown)));
-    assert_eq!(failed(&ingress, &Rule::all("10.0.0.0/8").direction(Direction::Egress)), ["direction"]);
+    assert!(approves(
+        &ingress,
+        &Rule::all("10.0.0.0/8").direction(Direction::Unknown)
+    ));
+    assert_eq!(
+        failed(
+            &ingress,
+            &Rule::all("10.0.0.0/8").direction(Direction::Egress)
+        ),
+        ["direction"]
+    );
     let egress = entry_with(|e| e.direction = Direction::Egress);
-    assert!(approves(&egress, &Rule::all("10.0.0.0/8").direction(Direction::Egress)));
+    assert!(approves(
+        &egress,
+        &Rule::all("10.0.0.0/8").direction(Direction::Egress)
+    ));
     assert_eq!(failed(&egress, &Rule::all("10.0.0.0/8")), ["direction"]);
-    assert_eq!(failed(&egress, &Rule::all("10.0.0.0/8").direction(Direction::Unknown)), ["direction"]);
+    assert_eq!(
+        failed(
+            &egress,
+            &Rule::all("10.0.0.0/8").direction(Direction::Unknown)
+        ),
+        ["direction"]
+    );
 }
 
 #[test]
@@ -399,8 +490,9 @@ fn principals_glob_the_role_arn_and_the_session_arn() {
     let rule = Rule::tcp(443, 443, "0.0.0.0/0").identity(assumed_role());
     let by_role = entry_with(|e| e.principals = strings(&["arn:aws:iam::*:role/ci/terraform-*"]));
     assert!(approves(&by_role, &rule));
-    let by_session =
-        entry_with(|e| e.principals = strings(&["arn:aws:sts::111122223333:assumed-role/terraform-deploy/*"]));
+    let by_session = entry_with(|e| {
+        e.principals = strings(&["arn:aws:sts::111122223333:assumed-role/terraform-deploy/*"])
+    });
     assert!(approves(&by_session, &rule));
     let exact_role = entry_with(|e| e.principals = strings(&[ROLE_ARN]));
     assert!(approves(&exact_role, &rule));
@@ -420,7 +512,8 @@ fn principals_glob_the_role_arn_and_the_session_arn() {
     assert_eq!(failed(&by_role, &other), ["principals"]);
     assert_eq!(failed(&by_session, &other), ["principals"]);
     // any of several globs is enough
-    let several = entry_with(|e| e.principals = strings(&["arn:aws:iam::*:user/nobody", "*:user/alice"]));
+    let several =
+        entry_with(|e| e.principals = strings(&["arn:aws:iam::*:user/nobody", "*:user/alice"]));
     assert!(approves(&several, &human));
 }
 
@@ -469,7 +562,9 @@ fn first_approving_entry_wins() {
     let rule = Rule::tcp(22, 22, "203.0.113.10/32");
     assert_eq!(
         list.evaluate(&rule.facts(), now()),
-        Approval::Approved { entry_id: "second".into() }
+        Approval::Approved {
+            entry_id: "second".into()
+        }
     );
     assert!(list.get("third").is_some());
     assert!(list.get("fourth").is_none());
@@ -491,20 +586,35 @@ fn closest_miss_names_the_failed_criterion() {
     let list = Allowlist::new(vec![far, near]);
     let rule = Rule::tcp(22, 22, "198.51.100.0/24");
     match list.evaluate(&rule.facts(), now()) {
-        Approval::NotApproved { closest: Some((id, failures)) } => {
+        Approval::NotApproved {
+            closest: Some((id, failures)),
+        } => {
             assert_eq!(id, "near");
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].criterion, "source");
-            assert!(failures[0].detail.contains("198.51.100.0/24"), "{}", failures[0].detail);
+            assert!(
+                failures[0].detail.contains("198.51.100.0/24"),
+                "{}",
+                failures[0].detail
+            );
         }
         other => panic!("expected a miss on `source`, got {other:?}"),
     }
     let wide_ports = Rule::tcp(20, 23, "203.0.113.0/24");
     match list.evaluate(&wide_ports.facts(), now()) {
-        Approval::NotApproved { closest: Some((id, failures)) } => {
+        Approval::NotApproved {
+            closest: Some((id, failures)),
+        } => {
             assert_eq!(id, "near");
-            assert_eq!(failures.iter().map(|f| f.criterion).collect::<Vec<_>>(), ["ports"]);
-            assert!(failures[0].detail.contains("20-23"), "{}", failures[0].detail);
+            assert_eq!(
+                failures.iter().map(|f| f.criterion).collect::<Vec<_>>(),
+                ["ports"]
+            );
+            assert!(
+                failures[0].detail.contains("20-23"),
+                "{}",
+                failures[0].detail
+            );
         }
         other => panic!("expected a miss on `ports`, got {other:?}"),
     }
@@ -522,7 +632,9 @@ fn closest_miss_ties_go_to_the_first_entry() {
     });
     let list = Allowlist::new(vec![a, b]);
     match list.evaluate(&Rule::all("10.0.0.0/8").facts(), now()) {
-        Approval::NotApproved { closest: Some((id, failures)) } => {
+        Approval::NotApproved {
+            closest: Some((id, failures)),
+        } => {
             assert_eq!(id, "a");
             assert_eq!(failures[0].criterion, "regions");
         }
@@ -636,15 +748,28 @@ fn readme_example_parses() {
 
     let terraform = &entries[1];
     assert_eq!(terraform.expires, None);
-    assert_eq!(terraform.direction, Direction::Ingress, "direction defaults to ingress");
+    assert_eq!(
+        terraform.direction,
+        Direction::Ingress,
+        "direction defaults to ingress"
+    );
     assert_eq!(terraform.ports, PortRange::single(443));
     assert_eq!(terraform.groups, strings(&["sg-0fedcba9876543210"]));
     assert_eq!(terraform.accounts, strings(&["111122223333"]));
     assert_eq!(terraform.regions, strings(&["eu-west-1"]));
-    assert_eq!(terraform.principals, strings(&["arn:aws:iam::*:role/terraform-*"]));
+    assert_eq!(
+        terraform.principals,
+        strings(&["arn:aws:iam::*:role/terraform-*"])
+    );
 
     let vpn = &entries[2];
-    assert_eq!(vpn.ports, PortRange { from: 8000, to: 8100 });
+    assert_eq!(
+        vpn.ports,
+        PortRange {
+            from: 8000,
+            to: 8100
+        }
+    );
     assert_eq!(vpn.prefix_lists, strings(&["pl-0a1b2c3d4e5f60718"]));
     assert_eq!(vpn.source_groups, strings(&["sg-0peer"]));
 
@@ -659,7 +784,11 @@ fn project_example_allowlist_loads() {
     let text = include_str!("../../../../examples/allowlist.toml");
     let entries = from_toml(text, "examples/allowlist.toml").unwrap();
     assert!(!entries.is_empty());
-    assert!(entries.iter().all(|e| !e.owner.is_empty() && !e.reason.is_empty()));
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e.owner.is_empty() && !e.reason.is_empty())
+    );
 }
 
 #[test]
@@ -712,7 +841,8 @@ fn each_invalid_field_is_named_with_its_entry() {
         ("principals = [\"  \"]", "principals[0]"),
     ];
     for (line, field) in cases {
-        let text = format!("[[allow]]\nid = \"broken\"\nowner = \"me\"\nreason = \"because\"\n{line}\n");
+        let text =
+            format!("[[allow]]\nid = \"broken\"\nowner = \"me\"\nreason = \"because\"\n{line}\n");
         let found = problems(&text);
         assert_eq!(where_(&found), [pair("broken", field)], "{line}");
         assert!(!found[0].message.is_empty());
@@ -723,7 +853,11 @@ fn each_invalid_field_is_named_with_its_entry() {
 fn bad_values_are_quoted_in_the_message() {
     let text = "[[allow]]\nid = \"x\"\nowner = \"me\"\nreason = \"r\"\ncidrs = [\"10.0.0.0/33\"]\n";
     let found = problems(text);
-    assert!(found[0].message.contains("10.0.0.0/33"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("10.0.0.0/33"),
+        "{}",
+        found[0].message
+    );
     let shown = found[0].to_string();
     assert!(shown.contains('x') && shown.contains("cidrs[0]"), "{shown}");
 }
@@ -865,8 +999,15 @@ reason = "duplicate of the first"
     ];
     want.sort();
     assert_eq!(got, want);
-    let shown = Error::InvalidAllowlist { file: "allow.toml".into(), problems: found }.to_string();
-    assert!(shown.contains("allow.toml") && shown.contains("10 invalid entries"), "{shown}");
+    let shown = Error::InvalidAllowlist {
+        file: "allow.toml".into(),
+        problems: found,
+    }
+    .to_string();
+    assert!(
+        shown.contains("allow.toml") && shown.contains("10 invalid entries"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -888,7 +1029,10 @@ fn export_round_trips_and_is_stable() {
     full.expires = Some(at("2030-01-31T00:00:00Z"));
     full.direction = Direction::Egress;
     full.protocol = Protocol::Udp;
-    full.ports = PortRange { from: 8000, to: 8100 };
+    full.ports = PortRange {
+        from: 8000,
+        to: 8100,
+    };
     full.cidrs = nets(&["203.0.113.9/24", "2001:db8::/32"]);
     full.prefix_lists = strings(&["pl-1"]);
     full.source_groups = strings(&["sg-1"]);
@@ -915,5 +1059,8 @@ fn export_round_trips_and_is_stable() {
     let readme = from_toml(README_EXAMPLE, "README.md").unwrap();
     let exported = to_toml(&readme).unwrap();
     assert_eq!(from_toml(&exported, "export.toml").unwrap(), readme);
-    assert_eq!(to_toml(&from_toml(&exported, "export.toml").unwrap()).unwrap(), exported);
+    assert_eq!(
+        to_toml(&from_toml(&exported, "export.toml").unwrap()).unwrap(),
+        exported
+    );
 }

@@ -90,8 +90,13 @@ impl RawIdentity {
 fn role_of_assumed_role_arn(arn: &str) -> Option<String> {
     let rest = arn.strip_prefix("arn:")?;
     let mut parts = rest.splitn(5, ':');
-    let (partition, service, _region, account, resource) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if service != "sts" {
         return None;
     }
@@ -116,8 +121,14 @@ mod tests {
             "arn": "arn:aws:sts::111122223333:assumed-role/terraform-deploy/ci",
             "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/ci/terraform-deploy"}}
         }));
-        assert_eq!(id.actor, "arn:aws:sts::111122223333:assumed-role/terraform-deploy/ci");
-        assert_eq!(id.principal, "arn:aws:iam::111122223333:role/ci/terraform-deploy");
+        assert_eq!(
+            id.actor,
+            "arn:aws:sts::111122223333:assumed-role/terraform-deploy/ci"
+        );
+        assert_eq!(
+            id.principal,
+            "arn:aws:iam::111122223333:role/ci/terraform-deploy"
+        );
         assert!(id.is("arn:aws:iam::111122223333:role/ci/terraform-deploy"));
     }
 
@@ -137,7 +148,8 @@ mod tests {
 
     #[test]
     fn services_are_named_by_invoked_by() {
-        let id = identity(serde_json::json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}));
+        let id =
+            identity(serde_json::json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}));
         assert_eq!(id.actor, "ec2.amazonaws.com");
         assert_eq!(id.principal, "ec2.amazonaws.com");
     }

@@ -65,7 +65,10 @@ pub enum RecordClass {
     /// Not an EC2 security-group call.
     Unrelated { event_name: Option<String> },
     /// A security-group call that failed: it changed nothing.
-    FailedCall { event_name: String, error_code: String },
+    FailedCall {
+        event_name: String,
+        error_code: String,
+    },
     /// A successful security-group call to normalize.
     SecurityGroupCall { event_name: String },
 }
@@ -80,11 +83,17 @@ pub fn classify_record(record: &Value) -> RecordClass {
             match record.get("errorCode").filter(|v| !v.is_null()) {
                 Some(code) => RecordClass::FailedCall {
                     event_name: name.to_owned(),
-                    error_code: code.as_str().map_or_else(|| code.to_string(), str::to_owned),
+                    error_code: code
+                        .as_str()
+                        .map_or_else(|| code.to_string(), str::to_owned),
                 },
-                None => RecordClass::SecurityGroupCall { event_name: name.to_owned() },
+                None => RecordClass::SecurityGroupCall {
+                    event_name: name.to_owned(),
+                },
             }
         }
-        other => RecordClass::Unrelated { event_name: other.map(str::to_owned) },
+        other => RecordClass::Unrelated {
+            event_name: other.map(str::to_owned),
+        },
     }
 }

@@ -33,7 +33,12 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
         "UpdateSecurityGroupRuleDescriptionsEgress" => (Direction::Egress, Call::Describe),
         "ModifySecurityGroupRules" => (Direction::Unknown, Call::Modify),
         "CreateSecurityGroup" | "DeleteSecurityGroup" => (Direction::Unknown, Call::Group),
-        other => return Err(Error::invalid_event("eventName", format!("`{other}` is not a security-group call"))),
+        other => {
+            return Err(Error::invalid_event(
+                "eventName",
+                format!("`{other}` is not a security-group call"),
+            ));
+        }
     };
 
     let (group_id, group_name, changes) = match call {
@@ -46,10 +51,15 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
                 _ => described(&req, direction)?,
             };
             let group_id = req.group_id.clone().or_else(|| {
-                resp.security_group_rule_set.iter().find_map(|r| r.group_id.clone())
+                resp.security_group_rule_set
+                    .iter()
+                    .find_map(|r| r.group_id.clone())
             });
             if group_id.is_none() && req.group_name.is_none() {
-                return Err(Error::invalid_event("requestParameters.groupId", "neither groupId nor groupName is present"));
+                return Err(Error::invalid_event(
+                    "requestParameters.groupId",
+                    "neither groupId nor groupName is present",
+                ));
             }
             (group_id, req.group_name, changes)
         }
@@ -57,7 +67,10 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
             let req: ModifyRequest = parse_at(request, "requestParameters")?;
             let changes = modified(&req)?;
             let group_id = req.request.group_id.ok_or_else(|| {
-                Error::invalid_event("requestParameters.ModifySecurityGroupRulesRequest.GroupId", "missing")
+                Error::invalid_event(
+                    "requestParameters.ModifySecurityGroupRulesRequest.GroupId",
+                    "missing",
+                )
             })?;
             (Some(group_id), None, changes)
         }
@@ -66,12 +79,20 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
             let resp: GroupCall = parse_optional_at(response, "responseElements")?;
             let group_id = req.group_id.or(resp.group_id);
             if group_id.is_none() && req.group_name.is_none() {
-                return Err(Error::invalid_event("requestParameters.groupId", "neither groupId nor groupName is present"));
+                return Err(Error::invalid_event(
+                    "requestParameters.groupId",
+                    "neither groupId nor groupName is present",
+                ));
             }
             (group_id, req.group_name, Vec::new())
         }
     };
-    Ok(ChangeSet { meta, group_id, group_name, changes })
+    Ok(ChangeSet {
+        meta,
+        group_id,
+        group_name,
+        changes,
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -88,20 +109,35 @@ fn parse_meta(record: &Value) -> Result<EventMeta, Error> {
         match record.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
             Some(Value::Number(n)) => Ok(n.to_string()),
-            Some(other) if !other.is_null() => Err(Error::invalid_event(key, format!("expected a string, found `{other}`"))),
+            Some(other) if !other.is_null() => Err(Error::invalid_event(
+                key,
+                format!("expected a string, found `{other}`"),
+            )),
             _ => Err(Error::invalid_event(key, "missing")),
         }
     };
     let event_id = text("eventID")?;
     let event_name = text("eventName")?;
     let time_text = text("eventTime")?;
-    let event_time = parse_event_time(&time_text)
-        .ok_or_else(|| Error::invalid_event("eventTime", format!("`{time_text}` is not an RFC 3339 time")))?;
-    let raw_identity: RawIdentity = parse_optional_at(record.get("userIdentity").unwrap_or(&Value::Null), "userIdentity")?;
+    let event_time = parse_event_time(&time_text).ok_or_else(|| {
+        Error::invalid_event(
+            "eventTime",
+            format!("`{time_text}` is not an RFC 3339 time"),
+        )
+    })?;
+    let raw_identity: RawIdentity = parse_optional_at(
+        record.get("userIdentity").unwrap_or(&Value::Null),
+        "userIdentity",
+    )?;
     let account = text("recipientAccountId")
         .ok()
         .or_else(|| raw_identity.account_id().map(str::to_owned))
-        .ok_or_else(|| Error::invalid_event("recipientAccountId", "missing, and userIdentity.accountId is missing too"))?;
+        .ok_or_else(|| {
+            Error::invalid_event(
+                "recipientAccountId",
+                "missing, and userIdentity.accountId is missing too",
+            )
+        })?;
     let region = text("awsRegion")?;
     let optional = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
     Ok(EventMeta {
@@ -123,19 +159,28 @@ fn parse_at<T: DeserializeOwned>(value: &Value, root: &str) -> Result<T, Error> 
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." { root.to_owned() } else { format!("{root}.{path}") };
+        let field = if path == "." {
+            root.to_owned()
+        } else {
+            format!("{root}.{path}")
+        };
         Error::invalid_event(field, err.into_inner())
     })
 }
 
 /// Like [`parse_at`], where an absent or null value means the type's default.
 fn parse_optional_at<T: DeserializeOwned + Default>(value: &Value, root: &str) -> Result<T, Error> {
-    if value.is_null() { Ok(T::default()) } else { parse_at(value, root) }
+    if value.is_null() {
+        Ok(T::default())
+    } else {
+        parse_at(value, root)
+    }
 }
 
 fn protocol(text: Option<&str>, field: &str) -> Result<Protocol, Error> {
     let text = text.ok_or_else(|| Error::invalid_event(field, "missing"))?;
-    Protocol::parse(text).ok_or_else(|| Error::invalid_event(field, format!("`{text}` is not an IP protocol")))
+    Protocol::parse(text)
+        .ok_or_else(|| Error::invalid_event(field, format!("`{text}` is not an IP protocol")))
 }
 
 fn cidr(text: &str, field: &str) -> Result<IpNet, Error> {
@@ -147,20 +192,29 @@ fn cidr(text: &str, field: &str) -> Result<IpNet, Error> {
 fn cidr_v4(text: &str, field: &str) -> Result<Source, Error> {
     match cidr(text, field)? {
         IpNet::V4(net) => Ok(Source::CidrV4(net)),
-        IpNet::V6(_) => Err(Error::invalid_event(field, format!("`{text}` is IPv6 in an IPv4 field"))),
+        IpNet::V6(_) => Err(Error::invalid_event(
+            field,
+            format!("`{text}` is IPv6 in an IPv4 field"),
+        )),
     }
 }
 
 fn cidr_v6(text: &str, field: &str) -> Result<Source, Error> {
     match cidr(text, field)? {
         IpNet::V6(net) => Ok(Source::CidrV6(net)),
-        IpNet::V4(_) => Err(Error::invalid_event(field, format!("`{text}` is IPv4 in an IPv6 field"))),
+        IpNet::V4(_) => Err(Error::invalid_event(
+            field,
+            format!("`{text}` is IPv4 in an IPv6 field"),
+        )),
     }
 }
 
 /// Each source of a permission becomes one rule, as EC2 itself stores them.
 fn permission_contents(permission: &Permission, field: &str) -> Result<Vec<RuleContent>, Error> {
-    let protocol = protocol(permission.ip_protocol.as_deref(), &format!("{field}.ipProtocol"))?;
+    let protocol = protocol(
+        permission.ip_protocol.as_deref(),
+        &format!("{field}.ipProtocol"),
+    )?;
     let content = |source, description: &Option<String>| RuleContent {
         protocol,
         from_port: permission.from_port,
@@ -174,16 +228,26 @@ fn permission_contents(permission: &Permission, field: &str) -> Result<Vec<RuleC
         contents.push(content(source, &r.description));
     }
     for (i, r) in permission.ipv6_ranges.iter().enumerate() {
-        let source = cidr_v6(&r.cidr_ipv6, &format!("{field}.ipv6Ranges.items[{i}].cidrIpv6"))?;
+        let source = cidr_v6(
+            &r.cidr_ipv6,
+            &format!("{field}.ipv6Ranges.items[{i}].cidrIpv6"),
+        )?;
         contents.push(content(source, &r.description));
     }
     for p in &permission.prefix_list_ids {
-        contents.push(content(Source::PrefixList(p.prefix_list_id.clone()), &p.description));
+        contents.push(content(
+            Source::PrefixList(p.prefix_list_id.clone()),
+            &p.description,
+        ));
     }
     for (i, g) in permission.groups.iter().enumerate() {
-        let group_id = g.group_id.clone().or_else(|| g.group_name.clone()).ok_or_else(|| {
-            Error::invalid_event(format!("{field}.groups.items[{i}].groupId"), "missing")
-        })?;
+        let group_id = g
+            .group_id
+            .clone()
+            .or_else(|| g.group_name.clone())
+            .ok_or_else(|| {
+                Error::invalid_event(format!("{field}.groups.items[{i}].groupId"), "missing")
+            })?;
         let source = Source::SecurityGroup {
             group_id,
             user_id: g.user_id.clone(),
@@ -198,7 +262,10 @@ fn permission_contents(permission: &Permission, field: &str) -> Result<Vec<RuleC
 fn requested_contents(req: &PermissionRequest) -> Result<Vec<RuleContent>, Error> {
     let mut contents = Vec::new();
     for (i, permission) in req.ip_permissions.iter().enumerate() {
-        contents.extend(permission_contents(permission, &format!("requestParameters.ipPermissions.items[{i}]"))?);
+        contents.extend(permission_contents(
+            permission,
+            &format!("requestParameters.ipPermissions.items[{i}]"),
+        )?);
     }
     let legacy_source = match (&req.cidr_ip, &req.source_security_group_name) {
         (Some(text), _) => Some(cidr_v4(text, "requestParameters.cidrIp")?),
@@ -225,9 +292,20 @@ fn requested_contents(req: &PermissionRequest) -> Result<Vec<RuleContent>, Error
     Ok(contents)
 }
 
-fn rule_set_change(item: &RuleSetItem, index: usize, set: &str, default: Direction, kind: ChangeKind) -> Result<RuleChange, Error> {
+fn rule_set_change(
+    item: &RuleSetItem,
+    index: usize,
+    set: &str,
+    default: Direction,
+    kind: ChangeKind,
+) -> Result<RuleChange, Error> {
     let field = format!("responseElements.{set}.items[{index}]");
-    let source = match (&item.cidr_ipv4, &item.cidr_ipv6, &item.prefix_list_id, &item.referenced_group_info) {
+    let source = match (
+        &item.cidr_ipv4,
+        &item.cidr_ipv6,
+        &item.prefix_list_id,
+        &item.referenced_group_info,
+    ) {
         (Some(v4), _, _, _) => cidr_v4(v4, &format!("{field}.cidrIpv4"))?,
         (_, Some(v6), _, _) => cidr_v6(v6, &format!("{field}.cidrIpv6"))?,
         (_, _, Some(pl), _) => Source::PrefixList(pl.clone()),
@@ -238,7 +316,12 @@ fn rule_set_change(item: &RuleSetItem, index: usize, set: &str, default: Directi
             user_id: group.user_id.clone(),
             vpc_peering_connection_id: group.vpc_peering_connection_id.clone(),
         },
-        _ => return Err(Error::invalid_event(field, "no cidrIpv4, cidrIpv6, prefixListId or referencedGroupInfo")),
+        _ => {
+            return Err(Error::invalid_event(
+                field,
+                "no cidrIpv4, cidrIpv6, prefixListId or referencedGroupInfo",
+            ));
+        }
     };
     let direction = match item.is_egress {
         Some(true) => Direction::Egress,
@@ -261,37 +344,74 @@ fn rule_set_change(item: &RuleSetItem, index: usize, set: &str, default: Directi
 
 /// Authorize: the rule set of the response is authoritative (it has the rule ids); older
 /// records without it fall back to the request.
-fn authorized(req: &PermissionRequest, resp: &RuleSetResponse, direction: Direction) -> Result<Vec<RuleChange>, Error> {
+fn authorized(
+    req: &PermissionRequest,
+    resp: &RuleSetResponse,
+    direction: Direction,
+) -> Result<Vec<RuleChange>, Error> {
     let changes: Vec<RuleChange> = if resp.security_group_rule_set.is_empty() {
         requested_contents(req)?
             .into_iter()
-            .map(|content| RuleChange { rule_id: None, direction, kind: ChangeKind::Added, content: Some(content) })
+            .map(|content| RuleChange {
+                rule_id: None,
+                direction,
+                kind: ChangeKind::Added,
+                content: Some(content),
+            })
             .collect()
     } else {
         resp.security_group_rule_set
             .iter()
             .enumerate()
-            .map(|(i, item)| rule_set_change(item, i, "securityGroupRuleSet", direction, ChangeKind::Added))
+            .map(|(i, item)| {
+                rule_set_change(
+                    item,
+                    i,
+                    "securityGroupRuleSet",
+                    direction,
+                    ChangeKind::Added,
+                )
+            })
             .collect::<Result<_, _>>()?
     };
     if changes.is_empty() {
-        return Err(Error::invalid_event("requestParameters.ipPermissions", "the call authorizes no rule"));
+        return Err(Error::invalid_event(
+            "requestParameters.ipPermissions",
+            "the call authorizes no rule",
+        ));
     }
     Ok(changes)
 }
 
-fn revoked(req: &PermissionRequest, resp: &RuleSetResponse, direction: Direction) -> Result<Vec<RuleChange>, Error> {
+fn revoked(
+    req: &PermissionRequest,
+    resp: &RuleSetResponse,
+    direction: Direction,
+) -> Result<Vec<RuleChange>, Error> {
     if !resp.revoked_security_group_rule_set.is_empty() {
         return resp
             .revoked_security_group_rule_set
             .iter()
             .enumerate()
-            .map(|(i, item)| rule_set_change(item, i, "revokedSecurityGroupRuleSet", direction, ChangeKind::Removed))
+            .map(|(i, item)| {
+                rule_set_change(
+                    item,
+                    i,
+                    "revokedSecurityGroupRuleSet",
+                    direction,
+                    ChangeKind::Removed,
+                )
+            })
             .collect();
     }
     let by_content = requested_contents(req)?
         .into_iter()
-        .map(|content| RuleChange { rule_id: None, direction, kind: ChangeKind::Removed, content: Some(content) });
+        .map(|content| RuleChange {
+            rule_id: None,
+            direction,
+            kind: ChangeKind::Removed,
+            content: Some(content),
+        });
     let by_id = req.security_group_rule_ids.iter().map(|r| RuleChange {
         rule_id: Some(r.security_group_rule_id.clone()),
         direction,
@@ -304,20 +424,31 @@ fn revoked(req: &PermissionRequest, resp: &RuleSetResponse, direction: Direction
 fn described(req: &PermissionRequest, direction: Direction) -> Result<Vec<RuleChange>, Error> {
     let by_content = requested_contents(req)?
         .into_iter()
-        .map(|content| RuleChange { rule_id: None, direction, kind: ChangeKind::Description, content: Some(content) });
-    let by_id = req.security_group_rule_descriptions.iter().map(|r| RuleChange {
-        rule_id: Some(r.security_group_rule_id.clone()),
-        direction,
-        kind: ChangeKind::Description,
-        content: None,
-    });
+        .map(|content| RuleChange {
+            rule_id: None,
+            direction,
+            kind: ChangeKind::Description,
+            content: Some(content),
+        });
+    let by_id = req
+        .security_group_rule_descriptions
+        .iter()
+        .map(|r| RuleChange {
+            rule_id: Some(r.security_group_rule_id.clone()),
+            direction,
+            kind: ChangeKind::Description,
+            content: None,
+        });
     Ok(by_content.chain(by_id).collect())
 }
 
 fn modified(req: &ModifyRequest) -> Result<Vec<RuleChange>, Error> {
     let rules = &req.request.security_group_rule;
     if rules.is_empty() {
-        return Err(Error::invalid_event("requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule", "missing"));
+        return Err(Error::invalid_event(
+            "requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule",
+            "missing",
+        ));
     }
     rules
         .iter()
@@ -335,7 +466,12 @@ fn modified(req: &ModifyRequest) -> Result<Vec<RuleChange>, Error> {
 }
 
 fn modified_content(rule: &ModifyRuleContent, field: &str) -> Result<RuleContent, Error> {
-    let source = match (&rule.cidr_ipv4, &rule.cidr_ipv6, &rule.prefix_list_id, &rule.referenced_group_id) {
+    let source = match (
+        &rule.cidr_ipv4,
+        &rule.cidr_ipv6,
+        &rule.prefix_list_id,
+        &rule.referenced_group_id,
+    ) {
         (Some(v4), _, _, _) => cidr_v4(v4, &format!("{field}.CidrIpv4"))?,
         (_, Some(v6), _, _) => cidr_v6(v6, &format!("{field}.CidrIpv6"))?,
         (_, _, Some(pl), _) => Source::PrefixList(pl.clone()),
@@ -344,7 +480,12 @@ fn modified_content(rule: &ModifyRuleContent, field: &str) -> Result<RuleContent
             user_id: None,
             vpc_peering_connection_id: None,
         },
-        _ => return Err(Error::invalid_event(field, "no CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId")),
+        _ => {
+            return Err(Error::invalid_event(
+                field,
+                "no CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId",
+            ));
+        }
     };
     Ok(RuleContent {
         protocol: protocol(rule.ip_protocol.as_deref(), &format!("{field}.IpProtocol"))?,

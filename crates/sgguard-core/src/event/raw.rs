@@ -17,8 +17,12 @@ impl<T> Default for Items<T> {
     }
 }
 
-pub(crate) fn items<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Items<T>>::deserialize(d)?.unwrap_or_default().items)
+pub(crate) fn items<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Items<T>>::deserialize(d)?
+        .unwrap_or_default()
+        .items)
 }
 
 /// A port, ICMP type or code given as a number, a numeric string, or empty.
@@ -42,18 +46,24 @@ pub(crate) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Er
 }
 
 /// A string that some exporters wrote as a number (account ids, protocols).
-pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     use serde::de::Error;
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(D::Error::custom(format!("expected a string, found `{other}`"))),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a string, found `{other}`"
+        ))),
     }
 }
 
 /// One object, or a list of them.
-pub(crate) fn one_or_many<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+pub(crate) fn one_or_many<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany<T> {

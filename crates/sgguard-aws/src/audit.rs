@@ -1,0 +1,515 @@
+//! [`DynamoAuditLog`]: the audit log in DynamoDB. One conditional transaction records an
+//! event and its changes, so a duplicate delivery is detected by the table itself.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sgguard_core::RiskLevel;
+use sgguard_core::time::{format_time, parse_event_time};
+use sgguard_responder::{AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot};
+
+use crate::error::Error;
+
+/// DynamoDB allows 100 items in one transaction; one is the event item.
+const MAX_CHANGES_PER_TRANSACTION: usize = 99;
+
+/// The audit table, with optional retention.
+#[derive(Debug, Clone)]
+pub struct DynamoAuditLog {
+    client: Client,
+    table: String,
+    retention_days: Option<u32>,
+}
+
+/// The event item. `report` is the full [`EventReport`] as JSON; the flat attributes beside
+/// it are the index keys and what people read in the console.
+#[derive(Debug, Serialize, Deserialize)]
+struct EventItem {
+    pk: String,
+    sk: String,
+    event_id: String,
+    event_name: String,
+    event_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    outcome: String,
+    reason: String,
+    max_risk: String,
+    recorded_at: String,
+    report: String,
+    raw: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor_key: Option<String>,
+    outcome_day: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope_day: Option<String>,
+    day: String,
+    ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// One rule change, indexed by rule id for its history.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChangeItem {
+    pk: String,
+    sk: String,
+    event_id: String,
+    event_name: String,
+    event_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_key: Option<String>,
+    ts: String,
+    direction: String,
+    kind: String,
+    risk: String,
+    action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_by: Option<String>,
+    change: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct InvalidItem {
+    pk: String,
+    sk: String,
+    key: String,
+    error: String,
+    raw: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<String>,
+    received_at: String,
+    outcome_day: String,
+    day: String,
+    ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// Filters for [`DynamoAuditLog::query_events`]; the most selective key picks the index.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub group_id: Option<String>,
+    pub actor: Option<String>,
+    pub outcome: Option<String>,
+    pub account_region: Option<(String, String)>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<usize>,
+}
+
+fn event_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+
+fn day_of(time: &str) -> String {
+    time.get(..10).unwrap_or(time).to_owned()
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
+}
+
+impl DynamoAuditLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), retention_days: None }
+    }
+
+    /// Items expire (DynamoDB TTL) this many days after the event.
+    pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
+        self.retention_days = days;
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn expires_at(&self, event_time: &str) -> Option<i64> {
+        let days = self.retention_days?;
+        let time = parse_event_time(event_time).unwrap_or_else(Utc::now);
+        Some((time + chrono::Duration::days(i64::from(days))).timestamp())
+    }
+
+    fn event_item(&self, report: &EventReport, raw: &Value) -> Result<EventItem, Error> {
+        let event_id = report.event_id.clone().unwrap_or_default();
+        let event_time = report.event_time.clone().unwrap_or_default();
+        let day = day_of(&event_time);
+        Ok(EventItem {
+            pk: event_pk(&event_id),
+            sk: "EVENT".into(),
+            event_name: report.event_name.clone().unwrap_or_default(),
+            account: non_empty(&report.account),
+            region: non_empty(&report.region),
+            group_id: non_empty(&report.group_id).or_else(|| non_empty(&report.group_name)),
+            actor: non_empty(&report.actor),
+            outcome: report.outcome.as_str().into(),
+            reason: report.reason.clone(),
+            max_risk: report.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None).as_str().into(),
+            recorded_at: format_time(&Utc::now()),
+            report: to_json("report", &stored(report))?,
+            raw: to_json("raw", raw)?,
+            group_key: non_empty(&report.group_id).or_else(|| non_empty(&report.group_name)),
+            actor_key: non_empty(&report.actor),
+            outcome_day: format!("{}#{day}", report.outcome.as_str()),
+            scope_day: match (non_empty(&report.account), non_empty(&report.region)) {
+                (Some(a), Some(r)) => Some(format!("{a}#{r}#{day}")),
+                _ => None,
+            },
+            ts: format!("{event_time}#{event_id}"),
+            day,
+            expires_at: self.expires_at(&event_time),
+            event_id,
+            event_time,
+        })
+    }
+
+    fn change_items(&self, report: &EventReport) -> Result<Vec<ChangeItem>, Error> {
+        let event_id = report.event_id.clone().unwrap_or_default();
+        let event_time = report.event_time.clone().unwrap_or_default();
+        report
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, change)| {
+                Ok(ChangeItem {
+                    pk: event_pk(&event_id),
+                    sk: format!("CHANGE#{i:03}"),
+                    event_id: event_id.clone(),
+                    event_name: report.event_name.clone().unwrap_or_default(),
+                    event_time: event_time.clone(),
+                    group_id: non_empty(&report.group_id),
+                    actor: non_empty(&report.actor),
+                    outcome: report.outcome.as_str().into(),
+                    rule_key: non_empty(&change.rule_id),
+                    ts: format!("{event_time}#{event_id}#{i:03}"),
+                    direction: change.direction.as_str().into(),
+                    kind: change.kind.as_str().into(),
+                    risk: change.risk.as_str().into(),
+                    action: change.action.as_str().into(),
+                    approved_by: change.approved_by.clone(),
+                    change: to_json("change", change)?,
+                    expires_at: self.expires_at(&event_time),
+                })
+            })
+            .collect()
+    }
+
+    fn put<T: Serialize>(&self, item: &T, condition: Option<&str>) -> Result<TransactWriteItem, Error> {
+        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(|source| Error::Mapping { what: "item".into(), source })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(Error::build)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn transact(&self, operation: &'static str, items: Vec<TransactWriteItem>) -> Result<(), Error> {
+        for chunk in items.chunks(MAX_CHANGES_PER_TRANSACTION + 1) {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk(operation, e))?;
+        }
+        Ok(())
+    }
+
+    async fn begin_inner(&self, report: &EventReport, raw: &Value) -> Result<Begin, Error> {
+        let event = self.put(&self.event_item(report, raw)?, Some("attribute_not_exists(pk)"))?;
+        let changes = self.change_items(report)?;
+        let mut items = vec![event];
+        let overflow = if changes.len() > MAX_CHANGES_PER_TRANSACTION { changes.len() - MAX_CHANGES_PER_TRANSACTION } else { 0 };
+        let (first, rest) = changes.split_at(changes.len() - overflow);
+        for change in first {
+            items.push(self.put(change, None)?);
+        }
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => {}
+            Err(err) => {
+                let duplicate = err.as_service_error().is_some_and(|e| {
+                    e.is_transaction_canceled_exception()
+                        && matches!(e, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
+                            if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed"))
+                });
+                if !duplicate {
+                    return Err(Error::from_sdk("TransactWriteItems", err));
+                }
+                let stored = self.event_inner(report.event_id.as_deref().unwrap_or_default()).await?;
+                return match stored {
+                    Some(stored) => Ok(Begin::Existing(Box::new(stored))),
+                    None => Err(Error::Inconsistent("the event vanished between the conditional write and the read".into())),
+                };
+            }
+        }
+        // Events with more rules than one transaction holds: the rest are idempotent puts.
+        let rest: Vec<TransactWriteItem> = rest.iter().map(|c| self.put(c, None)).collect::<Result<_, _>>()?;
+        self.transact("TransactWriteItems", rest).await?;
+        Ok(Begin::Inserted)
+    }
+
+    async fn complete_inner(&self, report: &EventReport) -> Result<(), Error> {
+        let event_id = report.event_id.clone().unwrap_or_default();
+        let day = day_of(report.event_time.as_deref().unwrap_or_default());
+        let report_json = to_json("report", &stored(report))?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(&event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, outcome_day = :outcome_day")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":outcome", AttributeValue::S(report.outcome.as_str().into()))
+            .expression_attribute_values(":reason", AttributeValue::S(report.reason.clone()))
+            .expression_attribute_values(":report", AttributeValue::S(report_json))
+            .expression_attribute_values(":outcome_day", AttributeValue::S(format!("{}#{day}", report.outcome.as_str())))
+            .build()
+            .map_err(Error::build)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for change in self.change_items(report)? {
+            items.push(self.put(&change, None)?);
+        }
+        self.transact("TransactWriteItems", items).await
+    }
+
+    async fn event_inner(&self, event_id: &str) -> Result<Option<EventReport>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("GetItem", e))?;
+        let Some(item) = output.item else { return Ok(None) };
+        let item: EventItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping { what: format!("event {event_id}"), source })?;
+        serde_json::from_str(&item.report).map(Some).map_err(|source| Error::Json { what: format!("event {event_id}"), source })
+    }
+
+    /// The raw CloudTrail record of one stored event.
+    pub async fn raw_event(&self, event_id: &str) -> Result<Option<Value>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .projection_expression("raw")
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("GetItem", e))?;
+        let Some(raw) = output.item.and_then(|mut i| i.remove("raw")) else { return Ok(None) };
+        let AttributeValue::S(text) = raw else { return Ok(None) };
+        serde_json::from_str(&text).map(Some).map_err(|source| Error::Json { what: format!("raw of {event_id}"), source })
+    }
+
+    async fn rule_history_inner(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
+        let items = self
+            .query_index("by-rule", "rule_key", rule_id, None, None, true, None)
+            .await?;
+        items
+            .into_iter()
+            .map(|item| {
+                let item: ChangeItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping { what: format!("rule {rule_id}"), source })?;
+                let change: ChangeReport = serde_json::from_str(&item.change).map_err(|source| Error::Json { what: format!("rule {rule_id}"), source })?;
+                Ok(RuleSnapshot {
+                    event_id: item.event_id,
+                    event_time: item.event_time,
+                    event_name: item.event_name,
+                    group_id: item.group_id,
+                    actor: item.actor,
+                    outcome: item.outcome.parse().unwrap_or(sgguard_core::Outcome::Recorded),
+                    change,
+                })
+            })
+            .collect()
+    }
+
+    /// Queries one index over a time range, following pagination up to `limit` items.
+    #[allow(clippy::too_many_arguments)]
+    async fn query_index(
+        &self,
+        index: &str,
+        key_name: &str,
+        key_value: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        ascending: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let mut condition = "#k = :k".to_owned();
+        let mut values = HashMap::from([(":k".to_owned(), AttributeValue::S(key_value.to_owned()))]);
+        match (since, until) {
+            (Some(s), Some(u)) => {
+                condition.push_str(" AND ts BETWEEN :since AND :until");
+                values.insert(":since".into(), AttributeValue::S(s.to_owned()));
+                values.insert(":until".into(), AttributeValue::S(format!("{u}\u{10ffff}")));
+            }
+            (Some(s), None) => {
+                condition.push_str(" AND ts >= :since");
+                values.insert(":since".into(), AttributeValue::S(s.to_owned()));
+            }
+            (None, Some(u)) => {
+                condition.push_str(" AND ts <= :until");
+                values.insert(":until".into(), AttributeValue::S(format!("{u}\u{10ffff}")));
+            }
+            (None, None) => {}
+        }
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&condition)
+                .expression_attribute_names("#k", key_name)
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(ascending)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| items.len() >= l) {
+                break;
+            }
+        }
+        if let Some(limit) = limit {
+            items.truncate(limit);
+        }
+        Ok(items)
+    }
+
+    /// Events matching `query`, newest first, each through one index `Query` (by-day and
+    /// by-outcome-day walk the days of the range, newest first).
+    pub async fn query_events(&self, query: &AuditQuery) -> Result<Vec<EventReport>, Error> {
+        let since = query.since.map(|t| format_time(&t));
+        let until = query.until.map(|t| format_time(&t));
+        let limit = query.limit;
+        let mut items = Vec::new();
+        let keyed = match (&query.group_id, &query.actor) {
+            (Some(group), _) => Some(("by-group", "group_key", group.clone())),
+            (None, Some(actor)) => Some(("by-actor", "actor_key", actor.clone())),
+            _ => None,
+        };
+        if let Some((index, key, value)) = keyed {
+            items = self.query_index(index, key, &value, since.as_deref(), until.as_deref(), false, None).await?;
+        } else {
+            let end = query.until.unwrap_or_else(Utc::now);
+            let start = query.since.unwrap_or(end - chrono::Duration::days(30));
+            let mut day = end.date_naive();
+            while day >= start.date_naive() {
+                let day_text = day.format("%Y-%m-%d").to_string();
+                let (index, key, value) = match (&query.outcome, &query.account_region) {
+                    (Some(outcome), _) => ("by-outcome-day", "outcome_day", format!("{outcome}#{day_text}")),
+                    (None, Some((account, region))) => ("by-scope-day", "scope_day", format!("{account}#{region}#{day_text}")),
+                    (None, None) => ("by-day", "day", day_text),
+                };
+                items.extend(self.query_index(index, key, &value, since.as_deref(), until.as_deref(), false, None).await?);
+                if limit.is_some_and(|l| items.len() >= l) {
+                    break;
+                }
+                let Some(previous) = day.pred_opt() else { break };
+                day = previous;
+            }
+        }
+        let mut reports = Vec::new();
+        for item in items {
+            if item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk != "EVENT") {
+                continue;
+            }
+            let event: EventItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping { what: "event".into(), source })?;
+            let report: EventReport = serde_json::from_str(&event.report).map_err(|source| Error::Json { what: format!("event {}", event.event_id), source })?;
+            let matches = query.outcome.as_deref().is_none_or(|o| report.outcome.as_str() == o)
+                && query.actor.as_deref().is_none_or(|a| report.actor.as_deref() == Some(a))
+                && query.account_region.as_ref().is_none_or(|(a, r)| report.account.as_deref() == Some(a) && report.region.as_deref() == Some(r));
+            if matches {
+                reports.push(report);
+            }
+            if limit.is_some_and(|l| reports.len() >= l) {
+                break;
+            }
+        }
+        Ok(reports)
+    }
+}
+
+/// The report as stored: where it was read from belongs to one run, not to the event.
+fn stored(report: &EventReport) -> EventReport {
+    EventReport { origin: None, ..report.clone() }
+}
+
+fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|source| Error::Json { what: what.to_owned(), source })
+}
+
+impl AuditLog for DynamoAuditLog {
+    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+        Ok(self.begin_inner(report, raw).await?)
+    }
+
+    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+        Ok(self.complete_inner(report).await?)
+    }
+
+    async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
+        let day = day_of(&record.received_at);
+        let item = InvalidItem {
+            pk: format!("INVALID#{}", record.key),
+            sk: "INVALID".into(),
+            key: record.key.clone(),
+            error: record.error.clone(),
+            raw: record.raw.to_string(),
+            origin: record.origin.as_ref().map(|o| o.to_string()),
+            received_at: record.received_at.clone(),
+            outcome_day: format!("invalid#{day}"),
+            ts: format!("{}#{}", record.received_at, record.key),
+            day,
+            expires_at: self.expires_at(&record.received_at),
+        };
+        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).map_err(|source| Error::Mapping { what: "invalid record".into(), source })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
+        Ok(self.rule_history_inner(rule_id).await?)
+    }
+
+    async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
+        Ok(self.event_inner(event_id).await?)
+    }
+}

@@ -1,0 +1,99 @@
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use sgguard_responder::PortError;
+
+/// Failures of the AWS adapters. The SDK error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{operation} failed: {code}: {message}")]
+    Service {
+        operation: &'static str,
+        code: String,
+        message: String,
+        retryable: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("item mapping failed for {what}: {source}")]
+    Mapping {
+        what: String,
+        #[source]
+        source: serde_dynamo::Error,
+    },
+    #[error("stored JSON is invalid in {what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("stored allowlist entry is invalid: {0}")]
+    Allowlist(String),
+    #[error("cannot build the {0}")]
+    Build(#[source] aws_sdk_dynamodb::error::BuildError),
+    #[error("the table is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// Error codes that say "try again later".
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "InternalServerError",
+    "InternalError",
+    "ServiceUnavailable",
+    "Unavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "LimitExceededException",
+];
+
+impl Error {
+    pub(crate) fn build(err: aws_sdk_dynamodb::error::BuildError) -> Self {
+        Self::Build(err)
+    }
+
+    /// Classifies an SDK error: transport failures, timeouts, throttling and 5xx are retryable.
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let transport = matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_));
+        let code = err.code().unwrap_or(if transport { "TransportError" } else { "Unknown" }).to_owned();
+        let message = err.message().map(str::to_owned).unwrap_or_else(|| error_text(&err));
+        let server_error = err.raw_response().is_some_and(|r| r.status().is_server_error());
+        let retryable = transport || server_error || RETRYABLE_CODES.contains(&code.as_str());
+        Self::Service { operation, code, message, retryable, source: Box::new(err) }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Service { retryable: true, .. })
+    }
+}
+
+fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl From<Error> for PortError {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        if err.is_retryable() { PortError::retryable(message, err) } else { PortError::permanent(message, err) }
+    }
+}

@@ -1,0 +1,153 @@
+//! Configuration from the environment, parsed once at init into a typed struct. A bad
+//! value fails the init with an error that names the variable.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator};
+use sgguard_core::{Mode, Policy, RiskLevel};
+use sgguard_responder::{CachedAllowlist, Responder};
+
+/// The Lambda's settings. See README "Configuration" for each variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub audit_table: String,
+    pub allowlist_table: String,
+    pub mode: Mode,
+    pub min_risk: RiskLevel,
+    pub self_arns: Vec<String>,
+    pub allowlist_cache: Duration,
+    pub revert_egress: bool,
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable `{name}`: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// The responder the Lambda runs: DynamoDB stores, a cached allowlist, EC2 remediation.
+pub type LambdaResponder = Responder<DynamoAuditLog, CachedAllowlist<DynamoAllowlist>, Ec2Remediator>;
+
+impl Config {
+    /// Reads the configuration through `var` (the process environment in `main`).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let parse = |name: &'static str, default: &str| -> (String, &'static str) { (get(name).unwrap_or_else(|| default.to_owned()), name) };
+        let fail = |name: &'static str, message: String| ConfigError { name, message };
+
+        let (mode, name) = parse("SGGUARD_MODE", "audit");
+        let mode = mode.parse::<Mode>().map_err(|m| fail(name, m))?;
+        let (min_risk, name) = parse("SGGUARD_MIN_RISK", "high");
+        let min_risk = min_risk.parse::<RiskLevel>().map_err(|m| fail(name, m))?;
+        let (secs, name) = parse("SGGUARD_ALLOWLIST_CACHE_SECS", "30");
+        let secs = secs.parse::<u64>().map_err(|_| fail(name, format!("`{secs}` is not a number of seconds")))?;
+        let (egress, name) = parse("SGGUARD_REVERT_EGRESS", "false");
+        let revert_egress = match egress.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(fail(name, format!("`{egress}` is not true or false"))),
+        };
+        let retention_days = match get("SGGUARD_RETENTION_DAYS") {
+            None => None,
+            Some(days) => Some(days.parse::<u32>().map_err(|_| fail("SGGUARD_RETENTION_DAYS", format!("`{days}` is not a number of days")))?),
+        };
+        let self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
+            .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+            .unwrap_or_default();
+        if let Some(bad) = self_arns.iter().find(|a| !a.starts_with("arn:")) {
+            return Err(fail("SGGUARD_SELF_ARNS", format!("`{bad}` is not an ARN")));
+        }
+        Ok(Self {
+            audit_table: parse("SGGUARD_AUDIT_TABLE", "sgguard-audit").0,
+            allowlist_table: parse("SGGUARD_ALLOWLIST_TABLE", "sgguard-allowlist").0,
+            mode,
+            min_risk,
+            self_arns,
+            allowlist_cache: Duration::from_secs(secs),
+            revert_egress,
+            retention_days,
+        })
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            mode: self.mode,
+            min_risk: self.min_risk,
+            revert_egress: self.revert_egress,
+            self_arns: self.self_arns.clone(),
+            ..Policy::default()
+        }
+    }
+
+    /// Builds the responder; no network call is made here.
+    pub fn responder(&self, sdk: &SdkConfig) -> LambdaResponder {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        Responder::new(
+            DynamoAuditLog::new(dynamo.clone(), &self.audit_table).with_retention_days(self.retention_days),
+            CachedAllowlist::new(DynamoAllowlist::new(dynamo, &self.allowlist_table, &self.audit_table), self.allowlist_cache),
+            Ec2Remediator::new(sdk.clone()),
+            self.policy(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_env(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.mode, Mode::Audit);
+        assert_eq!(c.min_risk, RiskLevel::High);
+        assert_eq!(c.audit_table, "sgguard-audit");
+        assert_eq!(c.allowlist_table, "sgguard-allowlist");
+        assert_eq!(c.allowlist_cache, Duration::from_secs(30));
+        assert!(!c.revert_egress);
+        assert!(c.self_arns.is_empty());
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let c = config(&[
+            ("SGGUARD_MODE", "enforce"),
+            ("SGGUARD_MIN_RISK", "medium"),
+            ("SGGUARD_SELF_ARNS", "arn:aws:iam::1:role/a, arn:aws:iam::1:role/b"),
+            ("SGGUARD_REVERT_EGRESS", "true"),
+            ("SGGUARD_ALLOWLIST_CACHE_SECS", "5"),
+            ("SGGUARD_RETENTION_DAYS", "400"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.min_risk, RiskLevel::Medium);
+        assert_eq!(c.self_arns, vec!["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]);
+        assert!(c.revert_egress);
+        assert_eq!(c.retention_days, Some(400));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("SGGUARD_MODE", "enforcing"),
+            ("SGGUARD_MIN_RISK", "severe"),
+            ("SGGUARD_ALLOWLIST_CACHE_SECS", "soon"),
+            ("SGGUARD_REVERT_EGRESS", "maybe"),
+            ("SGGUARD_SELF_ARNS", "responder"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(err.to_string().contains(value), "{err}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The library half of the Lambda: typed configuration and the event handler, so both are
+//! tested without a runtime.
+
+mod config;
+pub mod handler;
+
+pub use config::{Config, ConfigError};
+pub use handler::HandlerError;

@@ -1,0 +1,1340 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `Responder::handle` end to end, against the SQLite store and fakes defined here: what is
+//! recorded, which steps are executed under audit and enforce, and how an interrupted event
+//! is resumed without reverting anything twice.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+use sgguard_core::{
+    Action, AllowEntry, Direction, Mode, Outcome, Policy, PortRange, Protocol, RuleContent, Source,
+};
+use sgguard_local::{ReportOnlyRemediator, SqliteStore};
+use sgguard_responder::{
+    AllowlistChange, AllowlistStore, AuditLog, Begin, Error, EventReport, InvalidRecord, Origin,
+    PortError, RemediationStep, Remediator, Responder, RuleSnapshot, StaticAllowlist, StepKind,
+    StepResult, StepStatus,
+};
+
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "eu-west-1";
+const GROUP: &str = "sg-0a1b2c3d4e5f60718";
+const WORLD: &str = "0.0.0.0/0";
+const OFFICE: &str = "203.0.113.0/24";
+const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgguard-responder";
+
+// ---------------------------------------------------------------------------------------
+// Event builders
+// ---------------------------------------------------------------------------------------
+
+fn user(name: &str) -> Value {
+    json!({
+        "type": "IAMUser",
+        "principalId": "AIDAEXAMPLE",
+        "arn": format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+        "accountId": ACCOUNT,
+    })
+}
+
+fn assumed_role(role: &str, session: &str) -> Value {
+    json!({
+        "type": "AssumedRole",
+        "principalId": format!("AROAEXAMPLE:{session}"),
+        "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"),
+        "accountId": ACCOUNT,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}")}},
+    })
+}
+
+/// One rule of an Authorize call: its id in the response, its source and port (tcp).
+#[derive(Debug, Clone)]
+struct Rule {
+    id: String,
+    cidr: String,
+    port: i32,
+}
+
+/// A CloudTrail record of `AuthorizeSecurityGroupIngress` (or `…Egress`).
+#[derive(Debug, Clone)]
+struct Authorize {
+    event_id: String,
+    time: String,
+    egress: bool,
+    identity: Value,
+    rules: Vec<Rule>,
+    rule_ids: bool,
+    error_code: Option<String>,
+    source: String,
+}
+
+fn authorize(event_id: &str, time: &str) -> Authorize {
+    Authorize {
+        event_id: event_id.to_owned(),
+        time: time.to_owned(),
+        egress: false,
+        identity: user("alice"),
+        rules: Vec::new(),
+        rule_ids: true,
+        error_code: None,
+        source: "ec2.amazonaws.com".into(),
+    }
+}
+
+impl Authorize {
+    fn rule(mut self, id: &str, cidr: &str, port: i32) -> Self {
+        self.rules.push(Rule {
+            id: id.to_owned(),
+            cidr: cidr.to_owned(),
+            port,
+        });
+        self
+    }
+
+    /// An older record: the response has no `securityGroupRuleSet`.
+    fn without_rule_ids(mut self) -> Self {
+        self.rule_ids = false;
+        self
+    }
+
+    fn egress(mut self) -> Self {
+        self.egress = true;
+        self
+    }
+
+    fn by(mut self, identity: Value) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    fn failed(mut self, code: &str) -> Self {
+        self.error_code = Some(code.to_owned());
+        self
+    }
+
+    fn event_source(mut self, source: &str) -> Self {
+        self.source = source.to_owned();
+        self
+    }
+
+    fn build(&self) -> Value {
+        let name = if self.egress {
+            "AuthorizeSecurityGroupEgress"
+        } else {
+            "AuthorizeSecurityGroupIngress"
+        };
+        let items: Vec<Value> = self
+            .rules
+            .iter()
+            .map(|r| {
+                json!({
+                    "ipProtocol": "tcp",
+                    "fromPort": r.port,
+                    "toPort": r.port,
+                    "ipRanges": {"items": [{"cidrIp": r.cidr}]},
+                    "ipv6Ranges": {},
+                    "prefixListIds": {},
+                    "groups": {},
+                })
+            })
+            .collect();
+        let rule_set: Vec<Value> = self
+            .rules
+            .iter()
+            .map(|r| {
+                json!({
+                    "securityGroupRuleId": r.id,
+                    "groupId": GROUP,
+                    "groupOwnerId": ACCOUNT,
+                    "isEgress": self.egress,
+                    "ipProtocol": "tcp",
+                    "fromPort": r.port,
+                    "toPort": r.port,
+                    "cidrIpv4": r.cidr,
+                })
+            })
+            .collect();
+        let response = match (&self.error_code, self.rule_ids) {
+            (Some(_), _) => Value::Null,
+            (None, true) => {
+                json!({"requestId": "req-1", "_return": true, "securityGroupRuleSet": {"items": rule_set}})
+            }
+            (None, false) => json!({"requestId": "req-1", "_return": true}),
+        };
+        let mut record = json!({
+            "eventVersion": "1.11",
+            "userIdentity": self.identity,
+            "eventTime": self.time,
+            "eventSource": self.source,
+            "eventName": name,
+            "awsRegion": REGION,
+            "sourceIPAddress": "203.0.113.25",
+            "userAgent": "aws-cli/2.22.35",
+            "requestParameters": {"groupId": GROUP, "ipPermissions": {"items": items}},
+            "responseElements": response,
+            "eventID": self.event_id,
+            "recipientAccountId": ACCOUNT,
+        });
+        if let Some(code) = &self.error_code {
+            record["errorCode"] = json!(code);
+            record["errorMessage"] = json!("the specified rule already exists");
+        }
+        record
+    }
+}
+
+/// `ModifySecurityGroupRules` of one rule to tcp `port` from `cidr`.
+fn modify(event_id: &str, time: &str, rule_id: &str, cidr: &str, port: i32) -> Value {
+    let mut record = modify_many(event_id, time, &[(rule_id, cidr, port)]);
+    // A single rule is written as an object rather than a list of one.
+    let rules =
+        &mut record["requestParameters"]["ModifySecurityGroupRulesRequest"]["SecurityGroupRule"];
+    *rules = rules[0].clone();
+    record
+}
+
+/// `ModifySecurityGroupRules` of several rules, each `(rule id, cidr, tcp port)`.
+fn modify_many(event_id: &str, time: &str, rules: &[(&str, &str, i32)]) -> Value {
+    let rules: Vec<Value> = rules
+        .iter()
+        .map(|(rule_id, cidr, port)| {
+            json!({
+                "SecurityGroupRuleId": rule_id,
+                "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIpv4": cidr, "Description": "changed"}
+            })
+        })
+        .collect();
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": user("erin"),
+        "eventTime": time,
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "ModifySecurityGroupRules",
+        "awsRegion": REGION,
+        "requestParameters": {"ModifySecurityGroupRulesRequest": {"GroupId": GROUP, "SecurityGroupRule": rules}},
+        "responseElements": {"ModifySecurityGroupRulesResponse": {"_return": true}},
+        "eventID": event_id,
+        "recipientAccountId": ACCOUNT,
+    })
+}
+
+/// `RevokeSecurityGroupIngress` by rule id.
+fn revoke_by_id(event_id: &str, time: &str, rule_id: &str) -> Value {
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": user("alice"),
+        "eventTime": time,
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "RevokeSecurityGroupIngress",
+        "awsRegion": REGION,
+        "requestParameters": {"groupId": GROUP, "securityGroupRuleIds": {"items": [{"securityGroupRuleId": rule_id}]}},
+        "responseElements": {"_return": true},
+        "eventID": event_id,
+        "recipientAccountId": ACCOUNT,
+    })
+}
+
+fn office_ssh() -> AllowEntry {
+    let mut entry = AllowEntry::new("office-ssh", "netops@example.com", "NET-123 office SSH");
+    entry.protocol = Protocol::Tcp;
+    entry.ports = PortRange::single(22);
+    entry.cidrs = vec![OFFICE.parse().unwrap()];
+    entry
+}
+
+fn allowlist() -> StaticAllowlist {
+    StaticAllowlist::new(vec![office_ssh()])
+}
+
+fn policy(mode: Mode) -> Policy {
+    Policy {
+        mode,
+        self_arns: vec![SELF_ROLE.to_owned()],
+        ..Policy::default()
+    }
+}
+
+fn origin(file: &str, index: usize) -> Option<Origin> {
+    Some(Origin {
+        file: file.to_owned(),
+        index,
+    })
+}
+
+fn tcp_from(cidr: &str, port: i32) -> RuleContent {
+    RuleContent {
+        protocol: Protocol::Tcp,
+        from_port: Some(port),
+        to_port: Some(port),
+        source: Source::parse(cidr).unwrap(),
+        description: None,
+    }
+}
+
+async fn stored(store: &SqliteStore, event_id: &str) -> EventReport {
+    store
+        .event(event_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("event {event_id} is not stored"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Fakes
+// ---------------------------------------------------------------------------------------
+
+/// What a scripted remediator does on one call.
+#[derive(Debug, Clone, Copy)]
+enum Script {
+    Status(StepStatus),
+    Retryable,
+    Permanent,
+}
+
+/// Records every step it is given; follows its script, then succeeds (`Reverted`, or
+/// `Restored` for a restore).
+#[derive(Debug, Default)]
+struct Recorder {
+    steps: Mutex<Vec<RemediationStep>>,
+    script: Mutex<VecDeque<Script>>,
+}
+
+impl Recorder {
+    fn scripted(script: impl IntoIterator<Item = Script>) -> Self {
+        Self {
+            steps: Mutex::default(),
+            script: Mutex::new(script.into_iter().collect()),
+        }
+    }
+
+    fn steps(&self) -> Vec<RemediationStep> {
+        self.steps.lock().unwrap().clone()
+    }
+}
+
+impl Remediator for Recorder {
+    async fn execute(&self, step: &RemediationStep) -> Result<StepResult, PortError> {
+        self.steps.lock().unwrap().push(step.clone());
+        let next = self.script.lock().unwrap().pop_front();
+        let status = match next {
+            Some(Script::Retryable) => {
+                return Err(PortError::retryable(
+                    "RequestLimitExceeded",
+                    std::io::Error::other("request rate exceeded"),
+                ));
+            }
+            Some(Script::Permanent) => {
+                return Err(PortError::permanent(
+                    "UnauthorizedOperation",
+                    std::io::Error::other("access denied to ec2:RevokeSecurityGroupIngress"),
+                ));
+            }
+            Some(Script::Status(status)) => status,
+            None if matches!(step.kind, StepKind::Restore { .. }) => StepStatus::Restored,
+            None => StepStatus::Reverted,
+        };
+        let detail = match status {
+            StepStatus::AlreadyGone => "the rule was already gone".to_owned(),
+            StepStatus::Restored => "restored and confirmed".to_owned(),
+            other => format!("{other:?} and confirmed"),
+        };
+        Ok(StepResult { status, detail })
+    }
+}
+
+/// An audit log around the SQLite store whose `complete` fails (retryably) a number of times.
+#[derive(Debug)]
+struct FlakyAudit<'a> {
+    inner: &'a SqliteStore,
+    complete_failures: AtomicUsize,
+    completes: AtomicUsize,
+}
+
+impl<'a> FlakyAudit<'a> {
+    fn new(inner: &'a SqliteStore, complete_failures: usize) -> Self {
+        Self {
+            inner,
+            complete_failures: AtomicUsize::new(complete_failures),
+            completes: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl AuditLog for FlakyAudit<'_> {
+    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+        self.inner.begin(report, raw).await
+    }
+
+    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+        self.completes.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .complete_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(PortError::retryable(
+                "audit store unavailable",
+                std::io::Error::other("connection reset"),
+            ));
+        }
+        self.inner.complete(report).await
+    }
+
+    async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
+        self.inner.record_invalid(record).await
+    }
+
+    async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
+        self.inner.rule_history(rule_id).await
+    }
+
+    async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
+        self.inner.event(event_id).await
+    }
+}
+
+/// An allowlist whose backend is down.
+#[derive(Debug)]
+struct UnreachableAllowlist;
+
+impl AllowlistStore for UnreachableAllowlist {
+    async fn entries(&self) -> Result<Vec<AllowEntry>, PortError> {
+        Err(PortError::retryable(
+            "allowlist table throttled",
+            std::io::Error::other("throttled"),
+        ))
+    }
+
+    async fn put(&self, _: &AllowEntry, _: &AllowlistChange) -> Result<(), PortError> {
+        Err(PortError::message("unreachable"))
+    }
+
+    async fn remove(&self, _: &str, _: &AllowlistChange) -> Result<bool, PortError> {
+        Err(PortError::message("unreachable"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) audit mode
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn audit_mode_reports_what_it_would_revoke_and_stores_the_event() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let responder = Responder::new(
+        &store,
+        allowlist(),
+        ReportOnlyRemediator,
+        policy(Mode::Audit),
+    );
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .rule("sgr-office", OFFICE, 22)
+        .build();
+
+    let report = responder
+        .handle(&record, origin("a.json", 0))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::WouldRevert);
+    assert!(
+        report.reason.contains("audit mode, nothing reverted"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(report.event_id.as_deref(), Some("e-1"));
+    assert_eq!(report.event_time.as_deref(), Some("2026-11-20T09:15:02Z"));
+    assert_eq!(report.account.as_deref(), Some(ACCOUNT));
+    assert_eq!(report.region.as_deref(), Some(REGION));
+    assert_eq!(report.group_id.as_deref(), Some(GROUP));
+    assert_eq!(
+        report.actor.as_deref(),
+        Some("arn:aws:iam::111122223333:user/alice")
+    );
+    assert_eq!(report.origin, origin("a.json", 0));
+
+    let [world, office] = report.changes.as_slice() else {
+        panic!("expected two changes: {:?}", report.changes)
+    };
+    assert_eq!(world.rule_id.as_deref(), Some("sgr-world"));
+    assert_eq!(world.action, Action::WouldRevert);
+    assert_eq!(world.approved_by, None);
+    assert_eq!(
+        world.remediation.as_deref(),
+        Some("would revoke ingress sgr-world by rule id")
+    );
+    assert_eq!(office.action, Action::None);
+    assert_eq!(office.approved_by.as_deref(), Some("office-ssh"));
+    assert_eq!(office.remediation, None);
+
+    // Stored as reported, without the run's origin.
+    assert_eq!(
+        stored(&store, "e-1").await,
+        report.clone().with_origin(None)
+    );
+    assert_eq!(store.raw_event("e-1").unwrap(), Some(record));
+}
+
+#[tokio::test]
+async fn audit_mode_never_calls_the_remediator() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Audit));
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .build();
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::WouldRevert);
+    assert!(recorder.steps().is_empty(), "{:?}", recorder.steps());
+}
+
+#[tokio::test]
+async fn report_only_remediator_under_enforce_is_a_dry_run() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let responder = Responder::new(
+        &store,
+        allowlist(),
+        ReportOnlyRemediator,
+        policy(Mode::Enforce),
+    );
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .build();
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::WouldRevert);
+    assert_eq!(report.changes[0].action, Action::WouldRevert);
+    let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.contains("dry run, not executed: would revoke ingress sgr-world by rule id"),
+        "{remediation}"
+    );
+    assert!(
+        report.reason.contains("dry run, would revert 1"),
+        "{}",
+        report.reason
+    );
+    let kept = stored(&store, "e-1").await;
+    assert_eq!(
+        kept.outcome,
+        Outcome::WouldRevert,
+        "a dry run is not left pending"
+    );
+    assert_eq!(kept.changes[0].action, Action::WouldRevert);
+}
+
+#[tokio::test]
+async fn the_store_serves_as_the_allowlist() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let responder = Responder::new(&store, &store, ReportOnlyRemediator, policy(Mode::Audit));
+    let before = authorize("e-1", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", OFFICE, 22)
+        .build();
+    let report = responder.handle(&before, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Flagged, "{}", report.reason);
+    assert_eq!(report.changes[0].approved_by, None);
+
+    let change = AllowlistChange {
+        at: "2026-11-20T09:30:00Z".into(),
+        by: "netops".into(),
+        action: "add".into(),
+        entry_id: "office-ssh".into(),
+        detail: "NET-123".into(),
+    };
+    store.put(&office_ssh(), &change).await.unwrap();
+    let after = authorize("e-2", "2026-11-20T10:00:00Z")
+        .rule("sgr-2", OFFICE, 22)
+        .build();
+    let report = responder.handle(&after, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Approved);
+    assert_eq!(report.changes[0].approved_by.as_deref(), Some("office-ssh"));
+    assert!(report.reason.contains("office-ssh"), "{}", report.reason);
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) enforce mode with a recording remediator
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn enforce_revokes_only_the_unapproved_rule_ids_of_the_call() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world-ssh", WORLD, 22)
+        .rule("sgr-office", OFFICE, 22)
+        .rule("sgr-world-rdp", WORLD, 3389)
+        .build();
+
+    let report = responder.handle(&record, None).await.unwrap();
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    let step = &steps[0];
+    assert_eq!(
+        step.kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-world-ssh".into(), "sgr-world-rdp".into()]
+        }
+    );
+    assert_eq!(step.direction, Direction::Ingress);
+    assert_eq!(step.account, ACCOUNT);
+    assert_eq!(step.region, REGION);
+    assert_eq!(step.group_id.as_deref(), Some(GROUP));
+    assert_eq!(step.changes, vec![0, 2]);
+
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert!(report.reason.contains("reverted 2"), "{}", report.reason);
+    let actions: Vec<Action> = report.changes.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [Action::Reverted, Action::None, Action::Reverted]);
+    let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.starts_with("revoke ingress sgr-world-ssh, sgr-world-rdp by rule id"),
+        "{remediation}"
+    );
+    assert_eq!(report.changes[1].remediation, None);
+
+    let kept = stored(&store, "e-1").await;
+    assert_eq!(kept.outcome, Outcome::Reverted);
+    assert_eq!(kept.changes, report.changes);
+}
+
+#[tokio::test]
+async fn records_without_rule_ids_revoke_exactly_the_unapproved_permissions() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let record = authorize("e-old", "2019-05-01T12:00:00Z")
+        .rule("unused", WORLD, 22)
+        .rule("unused", OFFICE, 22)
+        .rule("unused", "198.51.100.7/0", 3306)
+        .without_rule_ids()
+        .build();
+
+    let report = responder.handle(&record, None).await.unwrap();
+    assert!(
+        report.changes.iter().all(|c| c.rule_id.is_none()),
+        "{:?}",
+        report.changes
+    );
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(
+        steps[0].kind,
+        StepKind::RevokePermissions {
+            contents: vec![tcp_from(WORLD, 22), tcp_from("198.51.100.7/0", 3306)]
+        }
+    );
+    assert_eq!(steps[0].changes, vec![0, 2]);
+    assert!(
+        steps[0]
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no rule ids"),
+        "{:?}",
+        steps[0].note
+    );
+    // Host bits are kept as written, so the revoke matches the permission EC2 stored.
+    assert!(
+        steps[0]
+            .to_string()
+            .contains("tcp 3306 from 198.51.100.7/0"),
+        "{}",
+        steps[0]
+    );
+    assert_eq!(report.outcome, Outcome::Reverted);
+    let actions: Vec<Action> = report.changes.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [Action::Reverted, Action::None, Action::Reverted]);
+}
+
+#[tokio::test]
+async fn a_modification_of_an_accepted_rule_is_restored_to_the_accepted_content() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", OFFICE, 22)
+        .build();
+    assert_eq!(
+        responder.handle(&added, None).await.unwrap().outcome,
+        Outcome::Approved
+    );
+    assert!(recorder.steps().is_empty());
+
+    let widened = modify("e-modify", "2026-11-20T14:00:00Z", "sgr-1", WORLD, 22);
+    let report = responder.handle(&widened, None).await.unwrap();
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    let StepKind::Restore {
+        rule_id,
+        content,
+        from_event,
+    } = &steps[0].kind
+    else {
+        panic!("expected a restore, got {:?}", steps[0]);
+    };
+    assert_eq!(rule_id, "sgr-1");
+    assert_eq!(from_event, "e-add");
+    assert_eq!(content.protocol, Protocol::Tcp);
+    assert_eq!((content.from_port, content.to_port), (Some(22), Some(22)));
+    assert_eq!(content.source, Source::parse(OFFICE).unwrap());
+    // The record does not say the direction; the rule's history does.
+    assert_eq!(steps[0].direction, Direction::Ingress);
+    assert_eq!(report.changes[0].direction, Direction::Ingress);
+
+    assert_eq!(report.outcome, Outcome::Restored);
+    assert_eq!(report.changes[0].action, Action::Restored);
+    assert!(report.reason.contains("restored 1"), "{}", report.reason);
+    let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation
+            .starts_with("restore sgr-1 to tcp 22 from 203.0.113.0/24 (accepted in event e-add)"),
+        "{remediation}"
+    );
+    assert_eq!(stored(&store, "e-modify").await.outcome, Outcome::Restored);
+
+    // A second widening goes back to the same accepted content, not to the restored-from one.
+    let again = modify("e-modify-2", "2026-11-20T15:00:00Z", "sgr-1", WORLD, 3389);
+    responder.handle(&again, None).await.unwrap();
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 2);
+    assert!(
+        matches!(&steps[1].kind, StepKind::Restore { from_event, content, .. } if from_event == "e-add" && content.source == Source::parse(OFFICE).unwrap()),
+        "{:?}",
+        steps[1]
+    );
+}
+
+#[tokio::test]
+async fn audit_mode_says_it_would_restore() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Audit));
+    responder
+        .handle(
+            &authorize("e-add", "2026-11-20T09:00:00Z")
+                .rule("sgr-1", OFFICE, 22)
+                .build(),
+            None,
+        )
+        .await
+        .unwrap();
+    let report = responder
+        .handle(
+            &modify("e-modify", "2026-11-20T14:00:00Z", "sgr-1", WORLD, 22),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::WouldRevert);
+    assert_eq!(report.changes[0].action, Action::WouldRevert);
+    assert_eq!(
+        report.changes[0].remediation.as_deref(),
+        Some("would restore sgr-1 to tcp 22 from 203.0.113.0/24 (accepted in event e-add)")
+    );
+    assert!(recorder.steps().is_empty());
+}
+
+#[tokio::test]
+async fn a_modification_without_accepted_history_is_revoked_and_says_why() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let report = responder
+        .handle(
+            &modify("e-modify", "2026-11-20T14:00:00Z", "sgr-unknown", WORLD, 22),
+            None,
+        )
+        .await
+        .unwrap();
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(
+        steps[0].kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-unknown".into()]
+        }
+    );
+    let note = steps[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("no earlier accepted content is known"),
+        "{note}"
+    );
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert_eq!(report.changes[0].action, Action::Reverted);
+    let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.contains("no earlier accepted content is known, so the rule is revoked"),
+        "{remediation}"
+    );
+}
+
+#[tokio::test]
+async fn accepted_content_from_before_a_revoke_is_not_restored() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    responder
+        .handle(
+            &authorize("e-add", "2026-11-20T09:00:00Z")
+                .rule("sgr-1", OFFICE, 22)
+                .build(),
+            None,
+        )
+        .await
+        .unwrap();
+    let revoked = responder
+        .handle(
+            &revoke_by_id("e-revoke", "2026-11-20T10:00:00Z", "sgr-1"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked.outcome, Outcome::Recorded);
+    responder
+        .handle(
+            &modify("e-modify", "2026-11-20T14:00:00Z", "sgr-1", WORLD, 22),
+            None,
+        )
+        .await
+        .unwrap();
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(
+        steps[0].kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-1".into()]
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_executes_no_step() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .build();
+    let first = responder
+        .handle(&record, origin("a.json", 0))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, Outcome::Reverted);
+    assert_eq!(recorder.steps().len(), 1);
+
+    let second = responder
+        .handle(&record, origin("b.json", 5))
+        .await
+        .unwrap();
+    assert_eq!(second.outcome, Outcome::Duplicate);
+    assert!(
+        second
+            .reason
+            .contains("already recorded with outcome reverted"),
+        "{}",
+        second.reason
+    );
+    assert_eq!(second.origin, origin("b.json", 5));
+    assert_eq!(
+        second.changes, first.changes,
+        "the duplicate shows what was done the first time"
+    );
+    assert_eq!(
+        recorder.steps().len(),
+        1,
+        "a duplicate must not be acted on again"
+    );
+    assert_eq!(
+        stored(&store, "e-1").await.outcome,
+        Outcome::Reverted,
+        "the stored outcome is not overwritten"
+    );
+    assert_eq!(store.events().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn own_actions_are_recorded_and_never_acted_on() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let user_arn = "arn:aws:iam::111122223333:user/sgguard-operator";
+    let mut own = policy(Mode::Enforce);
+    own.self_arns.push(user_arn.to_owned());
+    let responder = Responder::new(&store, allowlist(), &recorder, own);
+
+    // The role ARN covers every assumed-role session of that role.
+    let by_role = authorize("e-role", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .by(assumed_role("sgguard-responder", "lambda-1234"));
+    // An exact user ARN.
+    let by_user = authorize("e-user", "2026-11-20T09:01:00Z")
+        .rule("sgr-2", WORLD, 22)
+        .by(user("sgguard-operator"));
+    for (record, id) in [(by_role.build(), "e-role"), (by_user.build(), "e-user")] {
+        let report = responder.handle(&record, None).await.unwrap();
+        assert_eq!(
+            report.outcome,
+            Outcome::OwnAction,
+            "{id}: {}",
+            report.reason
+        );
+        assert!(
+            report.reason.contains("responder itself"),
+            "{}",
+            report.reason
+        );
+        assert!(
+            report.changes.iter().all(|c| c.action == Action::None),
+            "{:?}",
+            report.changes
+        );
+        let kept = stored(&store, id).await;
+        assert_eq!(kept.outcome, Outcome::OwnAction);
+        assert_eq!(kept.changes.len(), 1);
+    }
+    assert!(recorder.steps().is_empty(), "{:?}", recorder.steps());
+
+    // Another role's session is not the responder.
+    let other = authorize("e-other", "2026-11-20T09:02:00Z")
+        .rule("sgr-3", WORLD, 22)
+        .by(assumed_role("sgguard-responder-test", "x"));
+    assert_eq!(
+        responder
+            .handle(&other.build(), None)
+            .await
+            .unwrap()
+            .outcome,
+        Outcome::Reverted
+    );
+    assert_eq!(recorder.steps().len(), 1);
+}
+
+#[tokio::test]
+async fn failed_calls_and_unrelated_records_are_not_stored() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+
+    let failed = authorize("e-failed", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .failed("Client.InvalidPermission.Duplicate")
+        .build();
+    let report = responder
+        .handle(&failed, origin("f.json", 1))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::SkippedFailedCall);
+    assert!(
+        report.reason.contains("Client.InvalidPermission.Duplicate"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(report.event_id.as_deref(), Some("e-failed"));
+    assert_eq!(report.origin, origin("f.json", 1));
+
+    let unrelated = json!({"eventID": "e-run", "eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventTime": "2026-11-20T09:00:00Z"});
+    let report = responder.handle(&unrelated, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::SkippedUnrelated);
+    assert!(report.reason.contains("RunInstances"), "{}", report.reason);
+
+    // The right name from another service is not a security-group call either.
+    let elsewhere = authorize("e-elsewhere", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .event_source("s3.amazonaws.com")
+        .build();
+    assert_eq!(
+        responder.handle(&elsewhere, None).await.unwrap().outcome,
+        Outcome::SkippedUnrelated
+    );
+
+    assert!(store.events().unwrap().is_empty());
+    assert!(store.invalid_records().unwrap().is_empty());
+    assert_eq!(store.raw_event("e-failed").unwrap(), None);
+    assert!(recorder.steps().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_records_are_kept_with_an_error_naming_the_field() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+
+    let mut record = authorize("e-bad", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .build();
+    record["responseElements"]["securityGroupRuleSet"]["items"][0]["cidrIpv4"] =
+        json!("not-a-cidr");
+    let report = responder
+        .handle(&record, origin("bad.json", 4))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Invalid);
+    assert!(
+        report
+            .reason
+            .contains("responseElements.securityGroupRuleSet.items[0].cidrIpv4"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        report.reason.contains("bad.json record 4"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(report.event_id.as_deref(), Some("e-bad"));
+
+    let kept = store.invalid_records().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].key, "e-bad");
+    assert_eq!(kept[0].raw, record);
+    assert_eq!(kept[0].error, report.reason);
+    assert_eq!(kept[0].origin, origin("bad.json", 4));
+    assert!(
+        store.events().unwrap().is_empty(),
+        "an invalid record is not an event"
+    );
+
+    // Without an eventID the key is a digest of the record, the same every time.
+    let mut anonymous = authorize("ignored", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .build();
+    anonymous.as_object_mut().unwrap().remove("eventID");
+    for _ in 0..2 {
+        let report = responder.handle(&anonymous, None).await.unwrap();
+        assert_eq!(report.outcome, Outcome::Invalid);
+        assert!(report.reason.contains("`eventID`"), "{}", report.reason);
+    }
+    let kept = store.invalid_records().unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let digest = kept.iter().find(|r| r.key != "e-bad").unwrap();
+    assert!(digest.key.starts_with("invalid-"), "{}", digest.key);
+    assert_eq!(digest.raw, anonymous);
+    assert!(recorder.steps().is_empty());
+}
+
+#[tokio::test]
+async fn egress_is_only_flagged_unless_reverting_egress_is_enabled() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let record = authorize("e-egress", "2026-11-20T09:00:00Z")
+        .rule("sgr-out", WORLD, 22)
+        .egress()
+        .build();
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Flagged);
+    assert!(recorder.steps().is_empty());
+
+    let store = SqliteStore::open_in_memory().unwrap();
+    let revert_egress = Policy {
+        revert_egress: true,
+        ..policy(Mode::Enforce)
+    };
+    let responder = Responder::new(&store, allowlist(), &recorder, revert_egress);
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted);
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].direction, Direction::Egress);
+    assert_eq!(
+        steps[0].kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-out".into()]
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_modified_egress_rule_keeps_its_direction_from_history() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-out", "10.0.0.0/8", 5432)
+        .egress()
+        .build();
+    assert_eq!(
+        responder.handle(&added, None).await.unwrap().outcome,
+        Outcome::Flagged
+    );
+    let report = responder
+        .handle(
+            &modify("e-modify", "2026-11-20T14:00:00Z", "sgr-out", WORLD, 5432),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.changes[0].direction, Direction::Egress);
+    assert_eq!(
+        report.outcome,
+        Outcome::Flagged,
+        "egress is not reverted without revert_egress: {}",
+        report.reason
+    );
+    assert!(recorder.steps().is_empty(), "{:?}", recorder.steps());
+}
+
+#[tokio::test]
+async fn a_modification_of_several_rules_restores_one_and_revokes_the_other() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    responder
+        .handle(
+            &authorize("e-add", "2026-11-20T09:00:00Z")
+                .rule("sgr-1", OFFICE, 22)
+                .build(),
+            None,
+        )
+        .await
+        .unwrap();
+    let record = modify_many(
+        "e-modify",
+        "2026-11-20T14:00:00Z",
+        &[
+            ("sgr-1", WORLD, 22),
+            ("sgr-new", WORLD, 3389),
+            ("sgr-fine", OFFICE, 22),
+        ],
+    );
+    let report = responder.handle(&record, None).await.unwrap();
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(
+        matches!(&steps[0].kind, StepKind::Restore { rule_id, .. } if rule_id == "sgr-1"),
+        "{:?}",
+        steps[0]
+    );
+    assert_eq!(steps[0].changes, vec![0]);
+    assert_eq!(
+        steps[1].kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-new".into()]
+        }
+    );
+    assert_eq!(steps[1].changes, vec![1]);
+    let actions: Vec<Action> = report.changes.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [Action::Restored, Action::Reverted, Action::None]);
+    assert_eq!(report.changes[2].approved_by.as_deref(), Some("office-ssh"));
+    assert_eq!(
+        report.outcome,
+        Outcome::Reverted,
+        "the strongest action wins"
+    );
+    assert!(
+        report.reason.contains("reverted 1") && report.reason.contains("restored 1"),
+        "{}",
+        report.reason
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) faults
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_retryable_remediation_failure_leaves_the_event_pending_and_a_retry_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .rule("sgr-office", OFFICE, 22)
+        .build();
+
+    // First delivery: EC2 throttles.
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let throttled = Recorder::scripted([Script::Retryable]);
+        let responder = Responder::new(&store, allowlist(), &throttled, policy(Mode::Enforce));
+        let err = responder.handle(&record, None).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(matches!(err, Error::Remediation(_)), "{err:?}");
+        assert_eq!(throttled.steps().len(), 1);
+        let kept = stored(&store, "e-1").await;
+        assert_eq!(kept.outcome, Outcome::Pending);
+        assert_eq!(kept.changes[0].action, Action::Pending);
+        assert_eq!(kept.changes[1].action, Action::None);
+    }
+
+    // The retry (a new process) resumes from the stored record.
+    let store = SqliteStore::open(&path).unwrap();
+    let working = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &working, policy(Mode::Enforce));
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert_eq!(report.changes[0].action, Action::Reverted);
+    assert_eq!(working.steps().len(), 1, "{:?}", working.steps());
+    assert_eq!(
+        working.steps()[0].kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-world".into()]
+        }
+    );
+    assert_eq!(stored(&store, "e-1").await.outcome, Outcome::Reverted);
+
+    // Once completed, another delivery is a duplicate and calls nothing.
+    assert_eq!(
+        responder.handle(&record, None).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    assert_eq!(working.steps().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_remediation_failure_is_recorded_as_revert_failed() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let denied = Recorder::scripted([Script::Permanent]);
+    let responder = Responder::new(&store, allowlist(), &denied, policy(Mode::Enforce));
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .build();
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RevertFailed);
+    assert_eq!(report.changes[0].action, Action::Failed);
+    let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.contains("failed: UnauthorizedOperation: access denied"),
+        "{remediation}"
+    );
+    assert!(
+        report.reason.contains("failed to revert 1"),
+        "{}",
+        report.reason
+    );
+    let kept = stored(&store, "e-1").await;
+    assert_eq!(kept.outcome, Outcome::RevertFailed);
+    assert_eq!(kept.changes[0].action, Action::Failed);
+    assert_eq!(
+        store.rule_history("sgr-world").await.unwrap()[0]
+            .change
+            .action,
+        Action::Failed
+    );
+
+    // Not retried on redelivery: a person has to look at it.
+    assert_eq!(
+        responder.handle(&record, None).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    assert_eq!(denied.steps().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_complete_is_resumed_and_the_revoke_reissued() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let flaky = FlakyAudit::new(&store, 1);
+    let recorder = Recorder::scripted([
+        Script::Status(StepStatus::Reverted),
+        Script::Status(StepStatus::AlreadyGone),
+    ]);
+    let responder = Responder::new(&flaky, allowlist(), &recorder, policy(Mode::Enforce));
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .build();
+
+    let err = responder.handle(&record, None).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(matches!(err, Error::Audit(_)), "{err:?}");
+    assert_eq!(
+        recorder.steps().len(),
+        1,
+        "the revoke ran before the audit log failed"
+    );
+    assert_eq!(
+        stored(&store, "e-1").await.outcome,
+        Outcome::Pending,
+        "the interrupted event stays pending"
+    );
+
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert_eq!(report.changes[0].action, Action::Reverted);
+    let steps = recorder.steps();
+    assert_eq!(steps.len(), 2, "the revoke is re-issued: {steps:?}");
+    assert_eq!(steps[0], steps[1]);
+    assert!(
+        report.reason.contains("1 already gone"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(flaky.completes.load(Ordering::SeqCst), 2);
+    let kept = stored(&store, "e-1").await;
+    assert_eq!(kept.outcome, Outcome::Reverted);
+    assert_eq!(kept.changes[0].action, Action::Reverted);
+}
+
+#[tokio::test]
+async fn an_unreachable_allowlist_is_retryable_and_stores_nothing() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(
+        &store,
+        UnreachableAllowlist,
+        &recorder,
+        policy(Mode::Enforce),
+    );
+    let record = authorize("e-1", "2026-11-20T09:15:02Z")
+        .rule("sgr-world", WORLD, 22)
+        .build();
+    let err = responder.handle(&record, None).await.unwrap_err();
+    assert!(matches!(err, Error::Allowlist(_)), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("allowlist"), "{err}");
+    assert!(
+        store.events().unwrap().is_empty(),
+        "nothing is recorded before the decision"
+    );
+    assert!(recorder.steps().is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_after_a_partial_remediation_settles_every_step() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let setup = Responder::new(
+        &store,
+        allowlist(),
+        ReportOnlyRemediator,
+        policy(Mode::Enforce),
+    );
+    setup
+        .handle(
+            &authorize("e-add", "2026-11-20T09:00:00Z")
+                .rule("sgr-1", OFFICE, 22)
+                .build(),
+            None,
+        )
+        .await
+        .unwrap();
+    let record = modify_many(
+        "e-modify",
+        "2026-11-20T14:00:00Z",
+        &[("sgr-1", WORLD, 22), ("sgr-new", WORLD, 3389)],
+    );
+
+    // The restore works, then EC2 throttles the revoke.
+    let first = Recorder::scripted([Script::Status(StepStatus::Restored), Script::Retryable]);
+    let err = Responder::new(&store, allowlist(), &first, policy(Mode::Enforce))
+        .handle(&record, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(first.steps().len(), 2);
+    let kept = stored(&store, "e-modify").await;
+    assert_eq!(kept.outcome, Outcome::Pending);
+    assert!(
+        kept.changes.iter().all(|c| c.action == Action::Pending),
+        "{:?}",
+        kept.changes
+    );
+
+    // The retry settles both: the restore again (harmless) and the revoke.
+    let second = Recorder::default();
+    let report = Responder::new(&store, allowlist(), &second, policy(Mode::Enforce))
+        .handle(&record, None)
+        .await
+        .unwrap();
+    assert_eq!(second.steps(), first.steps());
+    let actions: Vec<Action> = report.changes.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [Action::Restored, Action::Reverted]);
+    assert_eq!(stored(&store, "e-modify").await.outcome, Outcome::Reverted);
+}

@@ -1,0 +1,1 @@
+//! Conformance suites for the ports: every store runs the same assertions.
