@@ -31,6 +31,16 @@ impl Ec2Remediator {
         Self { config, clients: Mutex::new(HashMap::new()) }
     }
 
+    /// Uses `client` for steps in `region` instead of building one from the shared
+    /// configuration: a client with its own interceptors (interceptors are per-client
+    /// configuration, not part of an `SdkConfig`), e.g. one that counts requests in tests.
+    pub fn with_client(mut self, region: impl Into<String>, client: Client) -> Self {
+        if let Ok(clients) = self.clients.get_mut() {
+            clients.insert(region.into(), client);
+        }
+        self
+    }
+
     /// The client for `region` (the event's region; EventBridge rules are regional, but a
     /// replayed or forwarded event may come from another).
     fn client(&self, region: &str) -> Client {

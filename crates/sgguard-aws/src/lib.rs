@@ -16,12 +16,15 @@ pub use error::Error;
 pub use schema::{TableNames, create_tables};
 
 /// Loads the shared AWS configuration. Honours `AWS_REGION`, `AWS_ENDPOINT_URL` and the
-/// usual credential chain; `endpoint_url` overrides the endpoint (a local emulator).
-/// Makes no network call: credentials are resolved on first use.
-pub async fn load_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+/// usual credential chain; the arguments override the endpoint (a local emulator) and
+/// region. Makes no network call: credentials are resolved on first use.
+pub async fn load_config(endpoint_url: Option<&str>, region: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
+    }
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
     }
     loader.load().await
 }

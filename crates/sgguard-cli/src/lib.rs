@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use commands::replay::{ReplayArgs, ReplayRun, replay};
+pub use commands::pipeline::PipelineRun;
+pub use commands::replay::{ReplayArgs, replay};
+pub use commands::respond::{RespondArgs, respond};
 pub use commands::{PolicyArgs, init::InitArgs};
 
 /// Exit statuses, stable for scripts.
@@ -40,7 +42,8 @@ Examples:
   sgguard replay examples/events --allowlist examples/allowlist.toml
   sgguard replay --format json cloudtrail/2026/11/ > decisions.jsonl
   zcat log.json.gz | sgguard replay -
-  sgguard init --store sqlite:audit.db";
+  sgguard respond --mode enforce --store dynamodb --region eu-west-1 event.json
+  sgguard init --store dynamodb --region eu-west-1";
 
 #[derive(Debug, Parser)]
 #[command(name = "sgguard", version, about = ABOUT, after_help = EXAMPLES)]
@@ -57,7 +60,9 @@ pub struct Cli {
 pub enum Command {
     /// Run events through the pipeline offline, recording them in the audit store; never calls EC2.
     Replay(ReplayArgs),
-    /// Create (or migrate) the audit store.
+    /// Run events through the Lambda's pipeline from the command line (reverts under enforce).
+    Respond(RespondArgs),
+    /// Create (or migrate) the audit store: the SQLite file, or the DynamoDB tables.
     Init(InitArgs),
 }
 
@@ -67,6 +72,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Replay(args) => {
             let mut stdout = std::io::stdout().lock();
             let run = replay(&args, &mut stdout).await?;
+            Ok(run.exit())
+        }
+        Command::Respond(args) => {
+            let mut stdout = std::io::stdout().lock();
+            let run = respond(&args, &mut stdout).await?;
             Ok(run.exit())
         }
         Command::Init(args) => commands::init::init(&args).await,

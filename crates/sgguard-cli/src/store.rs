@@ -1,8 +1,21 @@
-//! `--store`: where the audit log and allowlist live.
+//! `--store`: where the audit log and allowlist live, and the adapters behind it. The
+//! enums let one pipeline type serve every store and remediator pairing.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::Value;
+use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator, TableNames};
+use sgguard_core::AllowEntry;
+use sgguard_local::{ReportOnlyRemediator, SqliteStore};
+use sgguard_responder::{
+    AllowlistChange, AllowlistStore, AuditLog, Begin, EventReport, InvalidRecord, PortError, RemediationStep, Remediator,
+    RuleSnapshot, StaticAllowlist, StepResult,
+};
 
 /// `sqlite:PATH` (the default, `sqlite:sgguard.db`) or `dynamodb`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +49,177 @@ impl fmt::Display for StoreSpec {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
             Self::DynamoDb => f.write_str("dynamodb"),
+        }
+    }
+}
+
+/// The store options every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Where the audit log and allowlist live: `sqlite:PATH` or `dynamodb`.
+    #[arg(long, default_value = "sqlite:sgguard.db", env = "SGGUARD_STORE")]
+    pub store: StoreSpec,
+
+    /// DynamoDB audit table.
+    #[arg(long, default_value = "sgguard-audit", env = "SGGUARD_AUDIT_TABLE")]
+    pub audit_table: String,
+
+    /// DynamoDB allowlist table.
+    #[arg(long, default_value = "sgguard-allowlist", env = "SGGUARD_ALLOWLIST_TABLE")]
+    pub allowlist_table: String,
+
+    /// AWS endpoint, e.g. a local emulator.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region of the tables (and of EC2 calls without a region of their own).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+}
+
+impl Default for StoreArgs {
+    fn default() -> Self {
+        Self {
+            store: StoreSpec::default(),
+            audit_table: TableNames::default().audit,
+            allowlist_table: TableNames::default().allowlist,
+            endpoint_url: None,
+            region: None,
+        }
+    }
+}
+
+/// The opened store: audit log, allowlist, and the AWS configuration when on AWS.
+#[derive(Debug)]
+pub struct Stores {
+    pub audit: AnyAudit,
+    pub allowlist: AnyAllowlist,
+    pub sdk: Option<aws_config::SdkConfig>,
+}
+
+impl StoreArgs {
+    pub fn table_names(&self) -> TableNames {
+        TableNames { audit: self.audit_table.clone(), allowlist: self.allowlist_table.clone() }
+    }
+
+    /// The AWS configuration these flags describe (no network call).
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        sgguard_aws::load_config(self.endpoint_url.as_deref(), self.region.as_deref()).await
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Stores> {
+        match &self.store {
+            StoreSpec::Sqlite(path) => {
+                let store = Arc::new(SqliteStore::open(path)?);
+                Ok(Stores { audit: AnyAudit::Sqlite(store.clone()), allowlist: AnyAllowlist::Sqlite(store), sdk: None })
+            }
+            StoreSpec::DynamoDb => {
+                let sdk = self.sdk().await;
+                if sdk.region().is_none() {
+                    anyhow::bail!("`--store dynamodb` needs a region: pass `--region` or set AWS_REGION");
+                }
+                let client = aws_sdk_dynamodb::Client::new(&sdk);
+                Ok(Stores {
+                    audit: AnyAudit::Dynamo(DynamoAuditLog::new(client.clone(), &self.audit_table)),
+                    allowlist: AnyAllowlist::Dynamo(DynamoAllowlist::new(client, &self.allowlist_table, &self.audit_table)),
+                    sdk: Some(sdk),
+                })
+            }
+        }
+    }
+}
+
+/// Reads an allowlist file for what-if runs.
+pub fn file_allowlist(path: &std::path::Path) -> anyhow::Result<AnyAllowlist> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read allowlist `{}`", path.display()))?;
+    let entries = sgguard_core::allowlist::from_toml(&text, &path.display().to_string())?;
+    Ok(AnyAllowlist::File(StaticAllowlist::new(entries)))
+}
+
+/// The audit log of either store.
+#[derive(Debug, Clone)]
+pub enum AnyAudit {
+    Sqlite(Arc<SqliteStore>),
+    Dynamo(DynamoAuditLog),
+}
+
+impl AuditLog for AnyAudit {
+    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+        match self {
+            Self::Sqlite(s) => s.begin(report, raw).await,
+            Self::Dynamo(d) => d.begin(report, raw).await,
+        }
+    }
+    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+        match self {
+            Self::Sqlite(s) => s.complete(report).await,
+            Self::Dynamo(d) => d.complete(report).await,
+        }
+    }
+    async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
+        match self {
+            Self::Sqlite(s) => s.record_invalid(record).await,
+            Self::Dynamo(d) => d.record_invalid(record).await,
+        }
+    }
+    async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.rule_history(rule_id).await,
+            Self::Dynamo(d) => d.rule_history(rule_id).await,
+        }
+    }
+    async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.event(event_id).await,
+            Self::Dynamo(d) => d.event(event_id).await,
+        }
+    }
+}
+
+/// The allowlist of either store, or a file.
+#[derive(Debug, Clone)]
+pub enum AnyAllowlist {
+    Sqlite(Arc<SqliteStore>),
+    Dynamo(DynamoAllowlist),
+    File(StaticAllowlist),
+}
+
+impl AllowlistStore for AnyAllowlist {
+    async fn entries(&self) -> Result<Vec<AllowEntry>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.entries().await,
+            Self::Dynamo(d) => d.entries().await,
+            Self::File(f) => f.entries().await,
+        }
+    }
+    async fn put(&self, entry: &AllowEntry, change: &AllowlistChange) -> Result<(), PortError> {
+        match self {
+            Self::Sqlite(s) => s.put(entry, change).await,
+            Self::Dynamo(d) => d.put(entry, change).await,
+            Self::File(f) => f.put(entry, change).await,
+        }
+    }
+    async fn remove(&self, id: &str, change: &AllowlistChange) -> Result<bool, PortError> {
+        match self {
+            Self::Sqlite(s) => s.remove(id, change).await,
+            Self::Dynamo(d) => d.remove(id, change).await,
+            Self::File(f) => f.remove(id, change).await,
+        }
+    }
+}
+
+/// EC2 for `respond`, or only reporting (`replay`, `respond --dry-run`).
+#[derive(Debug)]
+pub enum AnyRemediator {
+    ReportOnly(ReportOnlyRemediator),
+    Ec2(Box<Ec2Remediator>),
+}
+
+impl Remediator for AnyRemediator {
+    async fn execute(&self, step: &RemediationStep) -> Result<StepResult, PortError> {
+        match self {
+            Self::ReportOnly(r) => r.execute(step).await,
+            Self::Ec2(e) => e.execute(step).await,
         }
     }
 }

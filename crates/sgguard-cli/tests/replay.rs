@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sgguard_cli::output::Format;
-use sgguard_cli::store::StoreSpec;
-use sgguard_cli::{Exit, PolicyArgs, ReplayArgs, ReplayRun, replay};
+use sgguard_cli::store::{StoreArgs, StoreSpec};
+use sgguard_cli::{Exit, PipelineRun as ReplayRun, PolicyArgs, ReplayArgs, replay};
 use sgguard_core::{Mode, Outcome, RiskLevel};
 use sgguard_local::SqliteStore;
 
@@ -53,7 +53,7 @@ fn expected() -> Vec<Expected> {
 fn args(paths: Vec<PathBuf>, store: &Path) -> ReplayArgs {
     ReplayArgs {
         paths,
-        store: StoreSpec::Sqlite(store.to_path_buf()),
+        store: StoreArgs { store: StoreSpec::Sqlite(store.to_path_buf()), ..StoreArgs::default() },
         allowlist: Some(examples().join("allowlist.toml")),
         policy: PolicyArgs {
             self_arns: vec![SELF_ARN.to_owned()],
@@ -429,11 +429,29 @@ async fn policy_flags_reach_the_decision() {
 }
 
 #[tokio::test]
-async fn dynamodb_is_not_a_replay_store() {
+async fn replay_backfills_dynamodb_with_the_same_outcomes() {
+    let Some(endpoint) = sgguard_testkit::aws::endpoint("replay_backfills_dynamodb_with_the_same_outcomes") else {
+        return;
+    };
     let mut a = example_args(Path::new("unused.db"));
-    a.store = StoreSpec::DynamoDb;
-    let err = replay(&a, &mut Vec::new()).await.unwrap_err();
-    assert!(err.to_string().contains("dynamodb"), "{err}");
+    a.store = StoreArgs {
+        store: StoreSpec::DynamoDb,
+        audit_table: sgguard_testkit::aws::unique("replay-audit"),
+        allowlist_table: sgguard_testkit::aws::unique("replay-allow"),
+        endpoint_url: Some(endpoint),
+        region: Some("us-east-1".into()),
+    };
+    let init = sgguard_cli::InitArgs { store: a.store.clone() };
+    sgguard_cli::commands::init::init(&init).await.unwrap();
+    let mut out = Vec::new();
+    replay(&a, &mut out).await.unwrap();
+    let outcomes: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = expected().into_iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, expected, "DynamoDB and SQLite backfills agree");
 }
 
 #[test]

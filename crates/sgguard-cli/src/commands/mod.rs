@@ -1,7 +1,9 @@
 //! One module per command.
 
 pub mod init;
+pub mod pipeline;
 pub mod replay;
+pub mod respond;
 
 use clap::Args;
 use sgguard_core::{Mode, Policy, RiskLevel};

@@ -1,0 +1,573 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Fault injection with the real adapters on the local emulator: the DynamoDB audit log and
+//! the EC2 remediator, each wrapped by a wrapper defined here that fails a chosen call a
+//! chosen number of times before delegating. Every scenario checks what EC2 actually holds
+//! (DescribeSecurityGroupRules) and what the audit table actually stored.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_ec2::Client as Ec2;
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, SecurityGroupRule};
+use serde_json::Value;
+use sgguard_aws::{DynamoAuditLog, Ec2Remediator, TableNames, create_tables};
+use sgguard_core::{Action, Mode, Outcome, Policy};
+use sgguard_responder::{
+    AuditLog, Begin, Error, EventReport, InvalidRecord, PortError, RemediationStep, Remediator,
+    Responder, RuleSnapshot, StaticAllowlist, StepResult, StepStatus,
+};
+use sgguard_testkit::aws;
+use sgguard_testkit::cloudtrail::{self, Caller};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+/// Takes one failure from `budget`; `false` once it is spent.
+fn take(budget: &AtomicUsize) -> bool {
+    budget
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn injected() -> std::io::Error {
+    std::io::Error::other("injected by the fault test")
+}
+
+// ---------------------------------------------------------------------------------------
+// The fault-injecting wrappers
+// ---------------------------------------------------------------------------------------
+
+/// The real DynamoDB audit log, whose `begin` or `complete` fails the first N times with
+/// a retryable error (as a throttled or unavailable table would) before delegating.
+#[derive(Debug)]
+struct FlakyAudit {
+    inner: DynamoAuditLog,
+    fail_begin: AtomicUsize,
+    fail_complete: AtomicUsize,
+    begins: AtomicUsize,
+    completes: AtomicUsize,
+}
+
+impl FlakyAudit {
+    fn new(inner: DynamoAuditLog, fail_begin: usize, fail_complete: usize) -> Self {
+        Self {
+            inner,
+            fail_begin: AtomicUsize::new(fail_begin),
+            fail_complete: AtomicUsize::new(fail_complete),
+            begins: AtomicUsize::new(0),
+            completes: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl AuditLog for FlakyAudit {
+    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+        self.begins.fetch_add(1, Ordering::SeqCst);
+        if take(&self.fail_begin) {
+            return Err(PortError::retryable(
+                "TransactWriteItems failed: ProvisionedThroughputExceededException (injected before begin)",
+                injected(),
+            ));
+        }
+        self.inner.begin(report, raw).await
+    }
+
+    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+        self.completes.fetch_add(1, Ordering::SeqCst);
+        if take(&self.fail_complete) {
+            return Err(PortError::retryable(
+                "TransactWriteItems failed: InternalServerError (injected before complete)",
+                injected(),
+            ));
+        }
+        self.inner.complete(report).await
+    }
+
+    async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
+        self.inner.record_invalid(record).await
+    }
+
+    async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
+        self.inner.rule_history(rule_id).await
+    }
+
+    async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
+        self.inner.event(event_id).await
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ec2Fault {
+    /// `RequestLimitExceeded`: EC2 throttling, retryable.
+    Throttled,
+    /// `UnauthorizedOperation`: the role may not revoke, permanent.
+    AccessDenied,
+}
+
+/// What one `execute` answered: the step status, or the error's text.
+type Answer = Result<StepStatus, String>;
+
+/// The real EC2 remediator, whose `execute` fails the first N times with the adapter's own
+/// error type (classified as the adapter classifies EC2 error codes) before delegating.
+#[derive(Debug)]
+struct FlakyEc2 {
+    inner: Ec2Remediator,
+    fault: Ec2Fault,
+    failures: AtomicUsize,
+    answers: Mutex<Vec<Answer>>,
+}
+
+impl FlakyEc2 {
+    fn new(inner: Ec2Remediator, fault: Ec2Fault, failures: usize) -> Self {
+        Self {
+            inner,
+            fault,
+            failures: AtomicUsize::new(failures),
+            answers: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn answers(&self) -> Vec<Answer> {
+        self.answers.lock().unwrap().clone()
+    }
+
+    fn calls(&self) -> usize {
+        self.answers.lock().unwrap().len()
+    }
+}
+
+impl Remediator for FlakyEc2 {
+    async fn execute(&self, step: &RemediationStep) -> Result<StepResult, PortError> {
+        let result = if take(&self.failures) {
+            let (code, message, retryable) = match self.fault {
+                Ec2Fault::Throttled => ("RequestLimitExceeded", "Request limit exceeded.", true),
+                Ec2Fault::AccessDenied => (
+                    "UnauthorizedOperation",
+                    "You are not authorized to perform this operation.",
+                    false,
+                ),
+            };
+            Err(PortError::from(sgguard_aws::Error::Service {
+                operation: "RevokeSecurityGroupIngress",
+                code: code.into(),
+                message: message.into(),
+                retryable,
+                source: Box::new(injected()),
+            }))
+        } else {
+            self.inner.execute(step).await
+        };
+        let answer = match &result {
+            Ok(r) => Ok(r.status),
+            Err(e) => Err(e.to_string()),
+        };
+        self.answers.lock().unwrap().push(answer);
+        result
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The emulator world
+// ---------------------------------------------------------------------------------------
+
+struct World {
+    config: aws_config::SdkConfig,
+    ec2: Ec2,
+    dynamo: aws_sdk_dynamodb::Client,
+    tables: TableNames,
+    vpc: String,
+}
+
+/// A world-open SSH rule just added to a fresh group, and the CloudTrail record of it.
+struct OpenSsh {
+    group: String,
+    rule: String,
+    event_id: String,
+    record: Value,
+}
+
+async fn world(test: &str) -> Option<World> {
+    let endpoint = aws::endpoint(test)?;
+    let config = aws::config(&endpoint).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let tables = TableNames {
+        audit: aws::unique("faults-audit"),
+        allowlist: aws::unique("faults-allow"),
+    };
+    create_tables(&dynamo, &tables).await.unwrap();
+    let ec2 = Ec2::new(&config);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    Some(World {
+        config,
+        ec2,
+        dynamo,
+        tables,
+        vpc,
+    })
+}
+
+impl World {
+    fn audit(&self) -> DynamoAuditLog {
+        DynamoAuditLog::new(self.dynamo.clone(), &self.tables.audit)
+    }
+
+    fn remediator(&self) -> Ec2Remediator {
+        Ec2Remediator::new(self.config.clone())
+    }
+
+    async fn open_ssh(&self, name: &str) -> OpenSsh {
+        let group = self
+            .ec2
+            .create_security_group()
+            .group_name(aws::unique(name))
+            .description("sgguard fault test")
+            .vpc_id(&self.vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id
+            .unwrap();
+        let permissions = vec![
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        ];
+        let created = self
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(&group)
+            .set_ip_permissions(Some(permissions.clone()))
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules
+            .unwrap_or_default();
+        assert_eq!(created.len(), 1);
+        let rule = created[0].security_group_rule_id().unwrap().to_owned();
+        let event_id = aws::unique(&format!("faults-{name}"));
+        let caller = Caller::user(ACCOUNT, "mallory");
+        let record = cloudtrail::authorize(
+            &event_id,
+            false,
+            ACCOUNT,
+            REGION,
+            &caller,
+            &group,
+            &permissions,
+            &created,
+        );
+        OpenSsh {
+            group,
+            rule,
+            event_id,
+            record,
+        }
+    }
+
+    /// The ingress rule ids EC2 holds for `group` now.
+    async fn rules(&self, group: &str) -> Vec<String> {
+        let rules: Vec<SecurityGroupRule> = self
+            .ec2
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(group).build())
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules
+            .unwrap_or_default();
+        rules
+            .iter()
+            .filter(|r| r.is_egress() == Some(false))
+            .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn enforce() -> Policy {
+    Policy {
+        mode: Mode::Enforce,
+        ..Policy::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------
+
+/// (a) The table fails before anything is recorded: nothing is reverted (the decision to act
+/// is never taken without a record of it), nothing is stored; the retry does it all once.
+#[tokio::test]
+async fn dynamodb_failing_before_the_revert_leaves_everything_to_the_retry() {
+    let Some(w) = world("dynamodb_failing_before_the_revert_leaves_everything_to_the_retry").await
+    else {
+        return;
+    };
+    let ssh = w.open_ssh("begin-fails").await;
+    let audit = FlakyAudit::new(w.audit(), 1, 0);
+    let ec2 = FlakyEc2::new(w.remediator(), Ec2Fault::Throttled, 0);
+    let responder = Responder::new(&audit, StaticAllowlist::default(), &ec2, enforce());
+
+    let err = responder.handle(&ssh.record, None).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(matches!(err, Error::Audit(_)), "{err:?}");
+    assert_eq!(
+        ec2.calls(),
+        0,
+        "nothing is reverted before the event is recorded"
+    );
+    assert!(
+        w.rules(&ssh.group).await.contains(&ssh.rule),
+        "the rule is untouched"
+    );
+    assert_eq!(
+        audit.inner.event(&ssh.event_id).await.unwrap(),
+        None,
+        "nothing is stored"
+    );
+    assert!(
+        audit
+            .inner
+            .rule_history(&ssh.rule)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no change rows either"
+    );
+
+    let report = responder.handle(&ssh.record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{report:#?}");
+    assert_eq!(
+        ec2.answers(),
+        [Ok(StepStatus::Reverted)],
+        "reverted exactly once"
+    );
+    assert!(
+        !w.rules(&ssh.group).await.contains(&ssh.rule),
+        "the rule is gone"
+    );
+    let stored = audit
+        .inner
+        .event(&ssh.event_id)
+        .await
+        .unwrap()
+        .expect("recorded by the retry");
+    assert_eq!(stored, report);
+    assert_eq!(stored.changes[0].action, Action::Reverted);
+    assert!(
+        stored.changes[0]
+            .remediation
+            .as_deref()
+            .unwrap_or_default()
+            .contains("confirmed absent"),
+        "{:?}",
+        stored.changes[0].remediation
+    );
+    assert_eq!(
+        (
+            audit.begins.load(Ordering::SeqCst),
+            audit.completes.load(Ordering::SeqCst)
+        ),
+        (2, 1)
+    );
+
+    // Once more: a duplicate, and no further call to EC2.
+    let again = responder.handle(&ssh.record, None).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Duplicate);
+    assert_eq!(ec2.calls(), 1);
+}
+
+/// (b) The table fails after the revert: the rule is gone but the record says `pending`.
+/// The retry resumes from the stored record, finds the rule already gone, counts it as done
+/// and records `reverted` — without revoking anything a second time.
+#[tokio::test]
+async fn dynamodb_failing_after_the_revert_is_resumed_and_counts_the_rule_as_done() {
+    let Some(w) =
+        world("dynamodb_failing_after_the_revert_is_resumed_and_counts_the_rule_as_done").await
+    else {
+        return;
+    };
+    let ssh = w.open_ssh("complete-fails").await;
+    let audit = FlakyAudit::new(w.audit(), 0, 1);
+    let ec2 = FlakyEc2::new(w.remediator(), Ec2Fault::Throttled, 0);
+    let responder = Responder::new(&audit, StaticAllowlist::default(), &ec2, enforce());
+
+    let err = responder.handle(&ssh.record, None).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(matches!(err, Error::Audit(_)), "{err:?}");
+    assert_eq!(ec2.answers(), [Ok(StepStatus::Reverted)]);
+    assert!(
+        !w.rules(&ssh.group).await.contains(&ssh.rule),
+        "the revert happened before the failure"
+    );
+    let pending = audit
+        .inner
+        .event(&ssh.event_id)
+        .await
+        .unwrap()
+        .expect("begin stored the record");
+    assert_eq!(
+        pending.outcome,
+        Outcome::Pending,
+        "the record still says the revert is to be done"
+    );
+    assert_eq!(pending.changes[0].action, Action::Pending);
+    assert_eq!(
+        audit.inner.rule_history(&ssh.rule).await.unwrap()[0].outcome,
+        Outcome::Pending
+    );
+
+    let report = responder.handle(&ssh.record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{report:#?}");
+    assert!(
+        report.reason.contains("(1 already gone)"),
+        "{}",
+        report.reason
+    );
+    let remediation = report.changes[0].remediation.clone().unwrap_or_default();
+    assert!(remediation.contains("already gone"), "{remediation}");
+    assert_eq!(
+        report.changes[0].action,
+        Action::Reverted,
+        "an absent rule is a reverted rule"
+    );
+    // The second attempt found nothing to revoke: EC2 answered that the rule id does not
+    // exist, DescribeSecurityGroupRules confirmed it, and the step reports AlreadyGone.
+    assert_eq!(
+        ec2.answers(),
+        [Ok(StepStatus::Reverted), Ok(StepStatus::AlreadyGone)]
+    );
+    let stored = audit.inner.event(&ssh.event_id).await.unwrap().unwrap();
+    assert_eq!(stored, report);
+    let history = audit.inner.rule_history(&ssh.rule).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].outcome, history[0].change.action),
+        (Outcome::Reverted, Action::Reverted)
+    );
+    assert_eq!(audit.completes.load(Ordering::SeqCst), 2);
+}
+
+/// (c) EC2 throttles the revoke: the event stays `pending` for the retry, nothing is
+/// reverted yet; the retry reverts.
+#[tokio::test]
+async fn ec2_throttling_leaves_the_record_pending_for_the_retry() {
+    let Some(w) = world("ec2_throttling_leaves_the_record_pending_for_the_retry").await else {
+        return;
+    };
+    let ssh = w.open_ssh("throttled").await;
+    let audit = FlakyAudit::new(w.audit(), 0, 0);
+    let ec2 = FlakyEc2::new(w.remediator(), Ec2Fault::Throttled, 1);
+    let responder = Responder::new(&audit, StaticAllowlist::default(), &ec2, enforce());
+
+    let err = responder.handle(&ssh.record, None).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(matches!(err, Error::Remediation(_)), "{err:?}");
+    assert!(err.to_string().contains("RequestLimitExceeded"), "{err}");
+    assert!(
+        w.rules(&ssh.group).await.contains(&ssh.rule),
+        "nothing reverted"
+    );
+    let stored = audit.inner.event(&ssh.event_id).await.unwrap().unwrap();
+    assert_eq!(stored.outcome, Outcome::Pending);
+    assert_eq!(stored.changes[0].action, Action::Pending);
+    assert_eq!(
+        audit.completes.load(Ordering::SeqCst),
+        0,
+        "a retryable failure records no outcome"
+    );
+
+    let report = responder.handle(&ssh.record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{report:#?}");
+    assert!(!report.reason.contains("already gone"), "{}", report.reason);
+    assert!(
+        !w.rules(&ssh.group).await.contains(&ssh.rule),
+        "the retry reverted"
+    );
+    let answers = ec2.answers();
+    assert_eq!(answers.len(), 2);
+    assert!(
+        answers[0]
+            .as_ref()
+            .is_err_and(|e| e.contains("RequestLimitExceeded")),
+        "{answers:?}"
+    );
+    assert_eq!(answers[1], Ok(StepStatus::Reverted));
+    assert_eq!(
+        audit.inner.event(&ssh.event_id).await.unwrap().unwrap(),
+        report
+    );
+}
+
+/// (d) EC2 denies the revoke: a permanent failure is recorded (`revert_failed`, action
+/// `failed`, the reason kept), the event is finished (no retry), and a duplicate delivery
+/// reports `duplicate` without trying again.
+#[tokio::test]
+async fn ec2_access_denied_is_recorded_as_revert_failed_and_not_retried() {
+    let Some(w) = world("ec2_access_denied_is_recorded_as_revert_failed_and_not_retried").await
+    else {
+        return;
+    };
+    let ssh = w.open_ssh("denied").await;
+    let audit = FlakyAudit::new(w.audit(), 0, 0);
+    // One failure only: were the event retried, the revoke would succeed and the rule vanish.
+    let ec2 = FlakyEc2::new(w.remediator(), Ec2Fault::AccessDenied, 1);
+    let responder = Responder::new(&audit, StaticAllowlist::default(), &ec2, enforce());
+
+    let report = responder.handle(&ssh.record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RevertFailed, "{report:#?}");
+    assert!(
+        report.reason.contains("failed to revert 1"),
+        "{}",
+        report.reason
+    );
+    let change = &report.changes[0];
+    assert_eq!(change.action, Action::Failed);
+    let remediation = change.remediation.clone().unwrap_or_default();
+    assert!(
+        remediation.contains("failed") && remediation.contains("UnauthorizedOperation"),
+        "{remediation}"
+    );
+    assert!(
+        w.rules(&ssh.group).await.contains(&ssh.rule),
+        "the rule is still there"
+    );
+    let stored = audit.inner.event(&ssh.event_id).await.unwrap().unwrap();
+    assert_eq!(stored, report, "the failure and its reason are recorded");
+    assert_eq!(stored.changes[0].action, Action::Failed);
+
+    let duplicate = responder.handle(&ssh.record, None).await.unwrap();
+    assert_eq!(duplicate.outcome, Outcome::Duplicate);
+    assert!(
+        duplicate.reason.contains("revert_failed"),
+        "{}",
+        duplicate.reason
+    );
+    assert_eq!(
+        ec2.calls(),
+        1,
+        "a duplicate delivery does not retry the revert"
+    );
+    assert!(w.rules(&ssh.group).await.contains(&ssh.rule));
+    assert_eq!(
+        audit
+            .inner
+            .event(&ssh.event_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome,
+        Outcome::RevertFailed
+    );
+}

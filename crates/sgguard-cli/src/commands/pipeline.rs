@@ -1,0 +1,87 @@
+//! The pipeline over files, shared by `replay` and `respond`: read every record, hand it to
+//! the responder, print each result (JSON Lines as they come, or a table at the end).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sgguard_core::Outcome;
+use sgguard_responder::{AllowlistStore, AuditLog, EventReport, Remediator, Responder};
+
+use crate::Exit;
+use crate::input::{expand_paths, read_file};
+use crate::output::{Format, Summary, render_table, write_json};
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct PipelineRun {
+    /// Kept for the table (JSON lines are written as they come).
+    pub reports: Vec<EventReport>,
+    pub summary: Summary,
+}
+
+impl PipelineRun {
+    /// 0, or 3 when some records were invalid (each has an `invalid` line).
+    pub fn exit(&self) -> Exit {
+        if self.summary.count(Outcome::Invalid) > 0 || self.summary.count(Outcome::RevertFailed) > 0 {
+            Exit::InvalidInput
+        } else {
+            Exit::Success
+        }
+    }
+}
+
+/// `table` on a terminal, `json` when piped.
+pub fn default_format(format: Option<Format>) -> Format {
+    format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json })
+}
+
+pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(
+    responder: &Responder<A, L, R>,
+    paths: &[PathBuf],
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<PipelineRun> {
+    let files = expand_paths(paths).context("cannot list the input paths")?;
+    let mut records = Vec::new();
+    for file in &files {
+        records.extend(read_file(file).with_context(|| format!("cannot read `{}`", file.display()))?);
+    }
+    let progress = progress_bar(records.len());
+    let mut run = PipelineRun::default();
+    for input in records {
+        let origin = input.origin.clone();
+        let report = match input.record {
+            Ok(record) => responder.handle(&record, Some(input.origin)).await,
+            Err(bad) => responder.keep_invalid(bad.raw, Some(input.origin), bad.message).await,
+        }
+        .map_err(|e| anyhow::Error::new(e).context(format!("{origin}: the event could not be finished; records after it were not processed")))?;
+        progress.inc(1);
+        run.summary.add(report.outcome);
+        if format == Format::Json {
+            write_json(out, &report)?;
+        } else {
+            run.reports.push(report);
+        }
+    }
+    progress.finish_and_clear();
+    if format == Format::Table {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        writeln!(out, "{}", render_table(&run.reports, color))?;
+        writeln!(out, "\n{}", run.summary.line())?;
+    }
+    Ok(run)
+}
+
+/// A progress bar on stderr for long inputs, only when a person is watching.
+fn progress_bar(total: usize) -> ProgressBar {
+    if total < 500 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}
