@@ -390,7 +390,9 @@ async fn dynamodb_failing_before_the_revert_leaves_everything_to_the_retry() {
 
 /// (b) The table fails after the revert: the rule is gone but the record says `pending`.
 /// The retry resumes from the stored record, finds the rule already gone, counts it as done
-/// and records `reverted` — without revoking anything a second time.
+/// and records `reverted` — without revoking anything a second time (the remediator's
+/// RevokeSecurityGroupIngress for the absent rule id is answered NotFound and changes
+/// nothing; request_costs.rs counts those requests).
 #[tokio::test]
 async fn dynamodb_failing_after_the_revert_is_resumed_and_counts_the_rule_as_done() {
     let Some(w) =

@@ -42,9 +42,18 @@ fn outcome_color(outcome: Outcome) -> Option<Color> {
     }
 }
 
-/// `arn:aws:sts::123:assumed-role/Role/session` → `assumed-role/Role/session`.
-pub fn short_actor(actor: &str) -> &str {
-    actor.splitn(6, ':').nth(5).unwrap_or(actor)
+/// `arn:aws:sts::123:assumed-role/Role/session` → `assumed-role/Role/session`, with very
+/// long role names (SSO permission sets) shortened in the middle.
+pub fn short_actor(actor: &str) -> String {
+    let resource = actor.splitn(6, ':').nth(5).unwrap_or(actor);
+    let parts: Vec<&str> = resource.split('/').collect();
+    match parts.as_slice() {
+        ["assumed-role", role, session] if role.chars().count() > 24 => {
+            let head: String = role.chars().take(20).collect();
+            format!("assumed-role/{head}…/{session}")
+        }
+        _ => resource.to_owned(),
+    }
 }
 
 fn change_line(change: &ChangeReport) -> String {
@@ -78,9 +87,12 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
     for r in reports {
         let risk = r.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None);
         let mut changes: Vec<String> = Vec::new();
+        let mut steps_shown: Vec<&str> = Vec::new();
         for change in &r.changes {
             changes.push(change_line(change));
-            if let Some(step) = change.remediation.as_deref().filter(|_| change.action != Action::None) {
+            // One step can settle several changes: show it once, under the first.
+            if let Some(step) = change.remediation.as_deref().filter(|s| change.action != Action::None && !steps_shown.contains(s)) {
+                steps_shown.push(step);
                 changes.push(format!("  -> {step}"));
             }
         }
@@ -101,7 +113,7 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
             Cell::new(r.event_time.as_deref().unwrap_or("-")),
             Cell::new(r.event_name.as_deref().unwrap_or("-")),
             Cell::new(r.group_id.as_deref().or(r.group_name.as_deref()).unwrap_or("-")),
-            Cell::new(r.actor.as_deref().map_or("-", short_actor)),
+            Cell::new(r.actor.as_deref().map_or_else(|| "-".to_owned(), short_actor)),
             outcome.set_alignment(CellAlignment::Left),
             change_cell,
         ]);
@@ -130,7 +142,7 @@ impl Summary {
         let skipped = self.count(Outcome::SkippedFailedCall) + self.count(Outcome::SkippedUnrelated);
         let mut parts = vec![
             format!("{} events read", self.read),
-            format!("{skipped} skipped ({} failed calls, {} unrelated)", self.count(Outcome::SkippedFailedCall), self.count(Outcome::SkippedUnrelated)),
+            format!("{skipped} skipped ({} failed, {} unrelated)", self.count(Outcome::SkippedFailedCall), self.count(Outcome::SkippedUnrelated)),
             format!("{} recorded", self.count(Outcome::Recorded)),
             format!("{} approved", self.count(Outcome::Approved)),
             format!("{} flagged", self.count(Outcome::Flagged)),

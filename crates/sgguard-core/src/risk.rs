@@ -80,6 +80,9 @@ pub struct RiskTable {
     pub broad_ipv4_prefix: u8,
     /// The same for IPv6.
     pub broad_ipv6_prefix: u8,
+    /// A public source this short or shorter is treated as world-open: `0.0.0.0/1` plus
+    /// `128.0.0.0/1` opens as much as `0.0.0.0/0`, and `2000::/3` is every public IPv6 address.
+    pub world_prefix: u8,
     /// Networks that are private or local: sources inside them are `low`.
     pub private_networks: Vec<IpNet>,
 }
@@ -124,6 +127,7 @@ impl Default for RiskTable {
                 .collect(),
             broad_ipv4_prefix: 24,
             broad_ipv6_prefix: 48,
+            world_prefix: 4,
             private_networks: private.iter().filter_map(|n| n.parse().ok()).collect(),
         }
     }
@@ -154,13 +158,18 @@ impl RiskTable {
             return Risk::none();
         };
         let written = content.source.to_string();
-        if net.prefix_len() == 0 {
+        let private = self.private_networks.iter().any(|p| p.contains(&net));
+        if net.prefix_len() <= self.world_prefix && !private {
             let family = if matches!(net, IpNet::V4(_)) {
                 "IPv4"
             } else {
                 "IPv6"
             };
-            let world = format!("world-open {family} source {written}");
+            let world = if net.prefix_len() == 0 {
+                format!("world-open {family} source {written}")
+            } else {
+                format!("world-open {family} source {written} (a /{} covers a large share of the internet)", net.prefix_len())
+            };
             if content.protocol == Protocol::All {
                 return Risk {
                     level: RiskLevel::Critical,
@@ -178,7 +187,7 @@ impl RiskTable {
                 reasons: vec![world],
             };
         }
-        if self.private_networks.iter().any(|p| p.contains(&net)) {
+        if private {
             return low(format!("private or local network {written}"));
         }
         let broad = match net {

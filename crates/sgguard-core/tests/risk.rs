@@ -249,6 +249,7 @@ fn the_table_is_data() {
         sensitive_ports: vec![PortRange::single(8080)],
         broad_ipv4_prefix: 16,
         broad_ipv6_prefix: 32,
+        world_prefix: 0,
         private_networks: vec!["10.0.0.0/8".parse().unwrap()],
     };
     let level = |content| table.classify(&added(content)).level;
@@ -780,4 +781,18 @@ fn approved_reason_names_each_entry_once() {
     );
     assert_eq!(d.outcome, Outcome::Approved);
     assert_eq!(d.reason, "3 rules approved by office-ssh, public-https");
+}
+
+#[test]
+fn halves_of_the_internet_are_world_open() {
+    let table = RiskTable::default();
+    let level = |content| table.classify(&added(content)).level;
+    assert_eq!(level(tcp(443, 443, "0.0.0.0/1")), RiskLevel::High);
+    assert_eq!(level(tcp(443, 443, "128.0.0.0/1")), RiskLevel::High);
+    assert_eq!(level(tcp(22, 22, "128.0.0.0/1")), RiskLevel::Critical);
+    assert_eq!(level(tcp(443, 443, "2000::/3")), RiskLevel::High);
+    // /5 and longer are judged by breadth, as before
+    assert_eq!(level(tcp(443, 443, "8.0.0.0/5")), RiskLevel::Medium);
+    // a short private range stays private
+    assert_eq!(level(tcp(443, 443, "0.0.0.0/8")), RiskLevel::Low);
 }

@@ -1,0 +1,519 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! What each outcome costs in AWS requests: every HTTP request the SDK sends (each attempt,
+//! retries included) is counted by an interceptor on the DynamoDB and EC2 clients the
+//! adapters use, keyed by service and operation. The counts are deterministic; the test
+//! prints them as a table and asserts them, with what each request is for.
+//!
+//! The allowlist is a `CachedAllowlist` with a long TTL, warmed before measuring, as the
+//! Lambda runs it between cache refreshes; one case shows the cold-cache `Scan`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ec2::Client as Ec2;
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, SecurityGroupRule};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use serde_json::{Value, json};
+use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator, TableNames, create_tables};
+use sgguard_core::{AllowEntry, Mode, Outcome, Policy, PortRange, Protocol};
+use sgguard_responder::{AllowlistChange, AllowlistStore, CachedAllowlist, Responder};
+use sgguard_testkit::aws;
+use sgguard_testkit::cloudtrail::{self, Caller};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const SELF_ROLE: &str = "arn:aws:iam::123456789012:role/sgguard-responder";
+
+/// Counts the requests sent, by `Service:Operation`.
+#[derive(Debug, Clone, Default)]
+struct Requests(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl Requests {
+    /// The counts since the last call, and a fresh start.
+    fn take(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    /// Called once per attempt, just before the request goes on the wire.
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let key = cfg.load::<Metadata>().map_or_else(
+            || "unknown".to_owned(),
+            |m| format!("{}:{}", m.service(), m.name()),
+        );
+        *self.0.lock().unwrap().entry(key).or_default() += 1;
+        Ok(())
+    }
+}
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+}
+
+fn tcp(port: i32, cidr: &str) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+        .build()
+}
+
+struct World {
+    ec2: Ec2,
+    vpc: String,
+}
+
+impl World {
+    async fn group(&self, name: &str) -> String {
+        self.ec2
+            .create_security_group()
+            .group_name(aws::unique(name))
+            .description("sgguard request costs")
+            .vpc_id(&self.vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id
+            .unwrap()
+    }
+
+    async fn authorize(&self, group: &str, permission: &IpPermission) -> Vec<SecurityGroupRule> {
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(permission.clone())
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules
+            .unwrap_or_default()
+    }
+
+    /// A new group, the rules `permissions` created in it (one call each: the emulator
+    /// answers a multi-permission call with the last permission's rules only), and the
+    /// record of one call that added them all, as CloudTrail writes it.
+    async fn event(
+        &self,
+        name: &str,
+        caller: &Caller,
+        permissions: &[IpPermission],
+    ) -> (String, Vec<SecurityGroupRule>, Value) {
+        let group = self.group(name).await;
+        let mut created = Vec::new();
+        for permission in permissions {
+            created.extend(self.authorize(&group, permission).await);
+        }
+        let record = cloudtrail::authorize(
+            &aws::unique(name),
+            false,
+            ACCOUNT,
+            REGION,
+            caller,
+            &group,
+            permissions,
+            &created,
+        );
+        (group, created, record)
+    }
+
+    async fn ingress_ids(&self, group: &str) -> Vec<String> {
+        let rules = self
+            .ec2
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(group).build())
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules
+            .unwrap_or_default();
+        rules
+            .iter()
+            .filter(|r| r.is_egress() == Some(false))
+            .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// One measured case: its name, the outcome it produced, and what it cost.
+struct Row {
+    case: &'static str,
+    outcome: Outcome,
+    requests: BTreeMap<String, usize>,
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut text = String::from(
+        "\nAWS requests per outcome (allowlist: CachedAllowlist, TTL 1h, warmed before measuring unless noted)\n\n",
+    );
+    text.push_str(&format!(
+        "{:<40} {:<20} {:>5}  {}\n",
+        "case", "outcome", "total", "requests"
+    ));
+    for row in rows {
+        let total: usize = row.requests.values().sum();
+        let detail: Vec<String> = row
+            .requests
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        let detail = if detail.is_empty() {
+            "none".to_owned()
+        } else {
+            detail.join(", ")
+        };
+        text.push_str(&format!(
+            "{:<40} {:<20} {:>5}  {}\n",
+            row.case,
+            row.outcome.as_str(),
+            total,
+            detail
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn requests_per_outcome() {
+    let Some(endpoint) = aws::endpoint("requests_per_outcome") else {
+        return;
+    };
+    let sdk = aws::config(&endpoint).await;
+    let requests = Requests::default();
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let counted_ec2 = Ec2::from_conf(
+        aws_sdk_ec2::config::Builder::from(&sdk)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    // Setup and checks go through clients without the interceptor.
+    let tables = TableNames {
+        audit: aws::unique("costs-audit"),
+        allowlist: aws::unique("costs-allow"),
+    };
+    create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &tables)
+        .await
+        .unwrap();
+    let ec2 = Ec2::new(&sdk);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let w = World { ec2, vpc };
+
+    let audit = DynamoAuditLog::new(dynamo.clone(), &tables.audit);
+    let allowlist = CachedAllowlist::new(
+        DynamoAllowlist::new(dynamo.clone(), &tables.allowlist, &tables.audit),
+        Duration::from_secs(3600),
+    );
+    let mut office = AllowEntry::new("office-ssh", "netops@example.com", "NET-123 office SSH");
+    office.protocol = Protocol::Tcp;
+    office.ports = PortRange::single(22);
+    office.cidrs = vec!["203.0.113.0/24".parse().unwrap()];
+    let change = AllowlistChange {
+        at: "2026-11-26T00:00:00Z".into(),
+        by: "test".into(),
+        action: "add".into(),
+        entry_id: "office-ssh".into(),
+        detail: String::new(),
+    };
+    allowlist.put(&office, &change).await.unwrap();
+    assert_eq!(
+        allowlist.entries().await.unwrap().len(),
+        1,
+        "warm the cache"
+    );
+    let remediator = Ec2Remediator::new(sdk.clone()).with_client(REGION, counted_ec2);
+    let policy = |mode| Policy {
+        mode,
+        self_arns: vec![SELF_ROLE.into()],
+        ..Policy::default()
+    };
+    let enforce = Responder::new(&audit, &allowlist, &remediator, policy(Mode::Enforce));
+    let audit_mode = Responder::new(&audit, &allowlist, &remediator, policy(Mode::Audit));
+    requests.take();
+
+    let mallory = Caller::user(ACCOUNT, "mallory");
+    let mut rows = Vec::new();
+    let mut measure = async |case: &'static str, responder: &Responder<_, _, _>, record: &Value| {
+        assert!(
+            requests.take().is_empty(),
+            "{case}: nothing counted before it starts"
+        );
+        let report = responder.handle(record, None).await.unwrap();
+        rows.push(Row {
+            case,
+            outcome: report.outcome,
+            requests: requests.take(),
+        });
+        report
+    };
+
+    // Approved: one conditional TransactWriteItems (begin: event item + change item).
+    let (_, _, approved) = w
+        .event("approved", &mallory, &[tcp(22, "203.0.113.0/24")])
+        .await;
+    assert_eq!(
+        measure("approved (enforce)", &enforce, &approved)
+            .await
+            .outcome,
+        Outcome::Approved
+    );
+
+    // Flagged (low risk: a private range): begin only.
+    let (db, narrow, flagged) = w
+        .event("flagged", &mallory, &[tcp(5432, "10.0.0.0/16")])
+        .await;
+    assert_eq!(
+        measure("flagged", &enforce, &flagged).await.outcome,
+        Outcome::Flagged
+    );
+
+    // Would revert (audit mode): begin only; EC2 is not called.
+    let (rdp, _, would) = w
+        .event("would-revert", &mallory, &[tcp(3389, "0.0.0.0/0")])
+        .await;
+    assert_eq!(
+        measure("would_revert (audit mode)", &audit_mode, &would)
+            .await
+            .outcome,
+        Outcome::WouldRevert
+    );
+    assert_eq!(w.ingress_ids(&rdp).await.len(), 1);
+
+    // Reverted, one rule by id: begin + RevokeSecurityGroupIngress (by rule id) +
+    // DescribeSecurityGroupRules (confirm absent) + TransactWriteItems (complete).
+    let (web, _, one) = w
+        .event("reverted-1", &mallory, &[tcp(22, "0.0.0.0/0")])
+        .await;
+    assert_eq!(
+        measure("reverted (1 rule by id)", &enforce, &one)
+            .await
+            .outcome,
+        Outcome::Reverted
+    );
+    assert!(w.ingress_ids(&web).await.is_empty());
+
+    // Reverted, three rules in one event: the same four requests; one revoke names all three
+    // rule ids, one describe confirms all three absent.
+    let three = [
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(22)
+            .to_port(22)
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+            .build(),
+        tcp(3389, "0.0.0.0/0"),
+    ];
+    let (many, created, record) = w.event("reverted-3", &mallory, &three).await;
+    assert_eq!(created.len(), 3);
+    let report = measure("reverted (3 rules by id, one event)", &enforce, &record).await;
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert_eq!(report.changes.len(), 3);
+    assert!(w.ingress_ids(&many).await.is_empty());
+
+    // Restored (a modify widening the flagged rule): Query by-rule (the rule's history) +
+    // begin + ModifySecurityGroupRules (restore) + DescribeSecurityGroupRules (confirm) +
+    // complete.
+    let rule = narrow[0].security_group_rule_id().unwrap().to_owned();
+    let wide = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ipv4("0.0.0.0/0")
+        .build();
+    w.ec2
+        .modify_security_group_rules()
+        .group_id(&db)
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&rule)
+                .security_group_rule(wide)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let content =
+        json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"});
+    let modify = cloudtrail::modify(
+        &aws::unique("restored"),
+        ACCOUNT,
+        REGION,
+        &mallory,
+        &db,
+        &rule,
+        content,
+    );
+    assert_eq!(
+        measure("restored (modify after accepted add)", &enforce, &modify)
+            .await
+            .outcome,
+        Outcome::Restored
+    );
+
+    // Duplicate: the conditional begin is cancelled (ConditionalCheckFailed) + GetItem (the
+    // stored record, read consistently).
+    assert_eq!(
+        measure("duplicate", &enforce, &one).await.outcome,
+        Outcome::Duplicate
+    );
+
+    // Own action: recorded (begin), never acted on.
+    let ours = Caller::role(ACCOUNT, "sgguard-responder", "sgguard");
+    let (_, _, own) = w.event("own", &ours, &[tcp(22, "0.0.0.0/0")]).await;
+    assert_eq!(
+        measure("own_action", &enforce, &own).await.outcome,
+        Outcome::OwnAction
+    );
+
+    // A failed call changed nothing and is not recorded: no request at all.
+    let (_, _, mut failed) = w.event("failed", &mallory, &[tcp(22, "0.0.0.0/0")]).await;
+    failed["errorCode"] = json!("Client.UnauthorizedOperation");
+    assert_eq!(
+        measure("skipped_failed_call", &enforce, &failed)
+            .await
+            .outcome,
+        Outcome::SkippedFailedCall
+    );
+
+    // Reverted, but the rule was already removed by someone else: begin +
+    // RevokeSecurityGroupIngress (answered InvalidPermission.NotFound, changes nothing) +
+    // DescribeSecurityGroupRules (which of the ids are still there: none) +
+    // DescribeSecurityGroupRules (confirm absent) + complete. The same requests as the
+    // resumed attempt after a failed complete (faults.rs, scenario b).
+    let (gone, created, record) = w
+        .event("already-gone", &mallory, &[tcp(22, "0.0.0.0/0")])
+        .await;
+    let ids: Vec<String> = created
+        .iter()
+        .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
+        .collect();
+    w.ec2
+        .revoke_security_group_ingress()
+        .group_id(&gone)
+        .set_security_group_rule_ids(Some(ids))
+        .send()
+        .await
+        .unwrap();
+    let report = measure("reverted (rule already gone)", &enforce, &record).await;
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert!(
+        report.reason.contains("(1 already gone)"),
+        "{}",
+        report.reason
+    );
+
+    // Cold cache: the first event after the TTL lapses also reads the allowlist (one Scan,
+    // the table is small) before the begin.
+    let cold_allowlist = CachedAllowlist::new(
+        DynamoAllowlist::new(dynamo.clone(), &tables.allowlist, &tables.audit),
+        Duration::from_secs(3600),
+    );
+    let cold = Responder::new(&audit, &cold_allowlist, &remediator, policy(Mode::Enforce));
+    let (_, _, approved_cold) = w
+        .event("approved-cold", &mallory, &[tcp(22, "203.0.113.0/24")])
+        .await;
+    assert_eq!(
+        measure("approved (enforce, cold cache)", &cold, &approved_cold)
+            .await
+            .outcome,
+        Outcome::Approved
+    );
+
+    eprintln!("{}", table(&rows));
+
+    let begin = ("DynamoDB:TransactWriteItems", 1);
+    let expected: Vec<(&str, Outcome, BTreeMap<String, usize>)> = vec![
+        ("approved (enforce)", Outcome::Approved, counts(&[begin])),
+        ("flagged", Outcome::Flagged, counts(&[begin])),
+        (
+            "would_revert (audit mode)",
+            Outcome::WouldRevert,
+            counts(&[begin]),
+        ),
+        (
+            "reverted (1 rule by id)",
+            Outcome::Reverted,
+            counts(&[
+                ("DynamoDB:TransactWriteItems", 2),
+                ("EC2:RevokeSecurityGroupIngress", 1),
+                ("EC2:DescribeSecurityGroupRules", 1),
+            ]),
+        ),
+        (
+            "reverted (3 rules by id, one event)",
+            Outcome::Reverted,
+            counts(&[
+                ("DynamoDB:TransactWriteItems", 2),
+                ("EC2:RevokeSecurityGroupIngress", 1),
+                ("EC2:DescribeSecurityGroupRules", 1),
+            ]),
+        ),
+        (
+            "restored (modify after accepted add)",
+            Outcome::Restored,
+            counts(&[
+                ("DynamoDB:Query", 1),
+                ("DynamoDB:TransactWriteItems", 2),
+                ("EC2:ModifySecurityGroupRules", 1),
+                ("EC2:DescribeSecurityGroupRules", 1),
+            ]),
+        ),
+        (
+            "duplicate",
+            Outcome::Duplicate,
+            counts(&[begin, ("DynamoDB:GetItem", 1)]),
+        ),
+        ("own_action", Outcome::OwnAction, counts(&[begin])),
+        (
+            "skipped_failed_call",
+            Outcome::SkippedFailedCall,
+            counts(&[]),
+        ),
+        (
+            "reverted (rule already gone)",
+            Outcome::Reverted,
+            counts(&[
+                ("DynamoDB:TransactWriteItems", 2),
+                ("EC2:RevokeSecurityGroupIngress", 1),
+                ("EC2:DescribeSecurityGroupRules", 2),
+            ]),
+        ),
+        (
+            "approved (enforce, cold cache)",
+            Outcome::Approved,
+            counts(&[("DynamoDB:Scan", 1), begin]),
+        ),
+    ];
+    let measured: Vec<(&str, Outcome, BTreeMap<String, usize>)> = rows
+        .iter()
+        .map(|r| (r.case, r.outcome, r.requests.clone()))
+        .collect();
+    assert_eq!(measured, expected, "{}", table(&rows));
+}
