@@ -160,14 +160,12 @@ fn broad_public_networks_are_medium() {
         "198.51.100.0/22",
         "203.0.113.0/23",
         "8.0.0.0/8",
-        "0.0.0.0/1",
         "172.15.0.0/16",
         "100.128.0.0/10",
         // host bits: the network 172.0.0.0/11 is not inside 172.16.0.0/12
         "172.16.0.1/11",
         "2001:db8::/32",
         "2001:db8::/47",
-        "2000::/3",
     ] {
         assert_eq!(level(tcp(22, 22, source)), RiskLevel::Medium, "{source}");
     }
