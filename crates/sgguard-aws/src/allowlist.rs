@@ -39,7 +39,11 @@ struct ChangeLogItem<'a> {
 
 impl DynamoAllowlist {
     pub fn new(client: Client, table: impl Into<String>, audit_table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), audit_table: audit_table.into() }
+        Self {
+            client,
+            table: table.into(),
+            audit_table: audit_table.into(),
+        }
     }
 
     fn log_item(&self, change: &AllowlistChange) -> Result<TransactWriteItem, Error> {
@@ -58,8 +62,16 @@ impl DynamoAllowlist {
             ts: format!("{}#allowlist#{}", change.at, change.entry_id),
             day,
         };
-        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).map_err(|source| Error::Mapping { what: "allowlist change".into(), source })?;
-        let put = Put::builder().table_name(&self.audit_table).set_item(Some(item)).build().map_err(Error::build)?;
+        let item =
+            serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).map_err(|source| Error::Mapping {
+                what: "allowlist change".into(),
+                source,
+            })?;
+        let put = Put::builder()
+            .table_name(&self.audit_table)
+            .set_item(Some(item))
+            .build()
+            .map_err(Error::build)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -79,9 +91,18 @@ impl DynamoAllowlist {
                 .await
                 .map_err(|e| Error::from_sdk("Scan", e))?;
             for item in output.items.unwrap_or_default() {
-                let id = item.get("id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let spec: EntrySpec = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
-                    .map_err(|source| Error::Mapping { what: format!("allowlist entry `{id}`"), source })?;
+                let id = item
+                    .get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let spec: EntrySpec =
+                    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| {
+                        Error::Mapping {
+                            what: format!("allowlist entry `{id}`"),
+                            source,
+                        }
+                    })?;
                 match spec.validate(&format!("`{id}`")) {
                     Ok(entry) => entries.push(entry),
                     Err(found) => problems.extend(found.into_iter().map(|p| p.to_string())),
@@ -94,18 +115,38 @@ impl DynamoAllowlist {
         }
         if !problems.is_empty() {
             // An invalid entry must never silently approve or condemn: refuse the whole list.
-            return Err(Error::Allowlist(format!("table `{}`: {}", self.table, problems.join("; "))));
+            return Err(Error::Allowlist(format!(
+                "table `{}`: {}",
+                self.table,
+                problems.join("; ")
+            )));
         }
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(entries)
     }
 
     async fn put_inner(&self, entry: &AllowEntry, change: &AllowlistChange) -> Result<(), Error> {
-        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(EntrySpec::from(entry))
-            .map_err(|source| Error::Mapping { what: format!("allowlist entry `{}`", entry.id), source })?;
-        let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(Error::build)?;
-        let items = vec![TransactWriteItem::builder().put(put).build(), self.log_item(change)?];
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map_err(|e| Error::from_sdk("TransactWriteItems", e))?;
+        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(EntrySpec::from(entry)).map_err(
+            |source| Error::Mapping {
+                what: format!("allowlist entry `{}`", entry.id),
+                source,
+            },
+        )?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(Error::build)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.log_item(change)?,
+        ];
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("TransactWriteItems", e))?;
         Ok(())
     }
 
@@ -116,13 +157,26 @@ impl DynamoAllowlist {
             .condition_expression("attribute_exists(id)")
             .build()
             .map_err(Error::build)?;
-        let items = vec![TransactWriteItem::builder().delete(delete).build(), self.log_item(change)?];
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.log_item(change)?,
+        ];
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(err) => {
                 let absent = matches!(err.as_service_error(), Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t))
                     if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed"));
-                if absent { Ok(false) } else { Err(Error::from_sdk("TransactWriteItems", err)) }
+                if absent {
+                    Ok(false)
+                } else {
+                    Err(Error::from_sdk("TransactWriteItems", err))
+                }
             }
         }
     }

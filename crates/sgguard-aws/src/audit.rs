@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sgguard_core::RiskLevel;
 use sgguard_core::time::{format_time, parse_event_time};
-use sgguard_responder::{AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot};
+use sgguard_responder::{
+    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot,
+};
 
 use crate::error::Error;
 
@@ -131,7 +133,11 @@ fn non_empty(value: &Option<String>) -> Option<String> {
 
 impl DynamoAuditLog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), retention_days: None }
+        Self {
+            client,
+            table: table.into(),
+            retention_days: None,
+        }
     }
 
     /// Items expire (DynamoDB TTL) this many days after the event.
@@ -164,7 +170,14 @@ impl DynamoAuditLog {
             actor: non_empty(&report.actor),
             outcome: report.outcome.as_str().into(),
             reason: report.reason.clone(),
-            max_risk: report.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None).as_str().into(),
+            max_risk: report
+                .changes
+                .iter()
+                .map(|c| c.risk)
+                .max()
+                .unwrap_or(RiskLevel::None)
+                .as_str()
+                .into(),
             recorded_at: format_time(&Utc::now()),
             report: to_json("report", &stored(report))?,
             raw: to_json("raw", raw)?,
@@ -214,8 +227,16 @@ impl DynamoAuditLog {
             .collect()
     }
 
-    fn put<T: Serialize>(&self, item: &T, condition: Option<&str>) -> Result<TransactWriteItem, Error> {
-        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(|source| Error::Mapping { what: "item".into(), source })?;
+    fn put<T: Serialize>(
+        &self,
+        item: &T,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, Error> {
+        let item =
+            serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(|source| Error::Mapping {
+                what: "item".into(),
+                source,
+            })?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -225,7 +246,11 @@ impl DynamoAuditLog {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    async fn transact(&self, operation: &'static str, items: Vec<TransactWriteItem>) -> Result<(), Error> {
+    async fn transact(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), Error> {
         for chunk in items.chunks(MAX_CHANGES_PER_TRANSACTION + 1) {
             self.client
                 .transact_write_items()
@@ -238,15 +263,27 @@ impl DynamoAuditLog {
     }
 
     async fn begin_inner(&self, report: &EventReport, raw: &Value) -> Result<Begin, Error> {
-        let event = self.put(&self.event_item(report, raw)?, Some("attribute_not_exists(pk)"))?;
+        let event = self.put(
+            &self.event_item(report, raw)?,
+            Some("attribute_not_exists(pk)"),
+        )?;
         let changes = self.change_items(report)?;
         let mut items = vec![event];
-        let overflow = if changes.len() > MAX_CHANGES_PER_TRANSACTION { changes.len() - MAX_CHANGES_PER_TRANSACTION } else { 0 };
+        let overflow = if changes.len() > MAX_CHANGES_PER_TRANSACTION {
+            changes.len() - MAX_CHANGES_PER_TRANSACTION
+        } else {
+            0
+        };
         let (first, rest) = changes.split_at(changes.len() - overflow);
         for change in first {
             items.push(self.put(change, None)?);
         }
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => {}
             Err(err) => {
@@ -258,15 +295,22 @@ impl DynamoAuditLog {
                 if !duplicate {
                     return Err(Error::from_sdk("TransactWriteItems", err));
                 }
-                let stored = self.event_inner(report.event_id.as_deref().unwrap_or_default()).await?;
+                let stored = self
+                    .event_inner(report.event_id.as_deref().unwrap_or_default())
+                    .await?;
                 return match stored {
                     Some(stored) => Ok(Begin::Existing(Box::new(stored))),
-                    None => Err(Error::Inconsistent("the event vanished between the conditional write and the read".into())),
+                    None => Err(Error::Inconsistent(
+                        "the event vanished between the conditional write and the read".into(),
+                    )),
                 };
             }
         }
         // Events with more rules than one transaction holds: the rest are idempotent puts.
-        let rest: Vec<TransactWriteItem> = rest.iter().map(|c| self.put(c, None)).collect::<Result<_, _>>()?;
+        let rest: Vec<TransactWriteItem> = rest
+            .iter()
+            .map(|c| self.put(c, None))
+            .collect::<Result<_, _>>()?;
         self.transact("TransactWriteItems", rest).await?;
         Ok(Begin::Inserted)
     }
@@ -305,9 +349,20 @@ impl DynamoAuditLog {
             .send()
             .await
             .map_err(|e| Error::from_sdk("GetItem", e))?;
-        let Some(item) = output.item else { return Ok(None) };
-        let item: EventItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping { what: format!("event {event_id}"), source })?;
-        serde_json::from_str(&item.report).map(Some).map_err(|source| Error::Json { what: format!("event {event_id}"), source })
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let item: EventItem =
+            serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping {
+                what: format!("event {event_id}"),
+                source,
+            })?;
+        serde_json::from_str(&item.report)
+            .map(Some)
+            .map_err(|source| Error::Json {
+                what: format!("event {event_id}"),
+                source,
+            })
     }
 
     /// The raw CloudTrail record of one stored event.
@@ -322,9 +377,18 @@ impl DynamoAuditLog {
             .send()
             .await
             .map_err(|e| Error::from_sdk("GetItem", e))?;
-        let Some(raw) = output.item.and_then(|mut i| i.remove("raw")) else { return Ok(None) };
-        let AttributeValue::S(text) = raw else { return Ok(None) };
-        serde_json::from_str(&text).map(Some).map_err(|source| Error::Json { what: format!("raw of {event_id}"), source })
+        let Some(raw) = output.item.and_then(|mut i| i.remove("raw")) else {
+            return Ok(None);
+        };
+        let AttributeValue::S(text) = raw else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| Error::Json {
+                what: format!("raw of {event_id}"),
+                source,
+            })
     }
 
     async fn rule_history_inner(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
@@ -334,15 +398,28 @@ impl DynamoAuditLog {
         items
             .into_iter()
             .map(|item| {
-                let item: ChangeItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping { what: format!("rule {rule_id}"), source })?;
-                let change: ChangeReport = serde_json::from_str(&item.change).map_err(|source| Error::Json { what: format!("rule {rule_id}"), source })?;
+                let item: ChangeItem =
+                    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| {
+                        Error::Mapping {
+                            what: format!("rule {rule_id}"),
+                            source,
+                        }
+                    })?;
+                let change: ChangeReport =
+                    serde_json::from_str(&item.change).map_err(|source| Error::Json {
+                        what: format!("rule {rule_id}"),
+                        source,
+                    })?;
                 Ok(RuleSnapshot {
                     event_id: item.event_id,
                     event_time: item.event_time,
                     event_name: item.event_name,
                     group_id: item.group_id,
                     actor: item.actor,
-                    outcome: item.outcome.parse().unwrap_or(sgguard_core::Outcome::Recorded),
+                    outcome: item
+                        .outcome
+                        .parse()
+                        .unwrap_or(sgguard_core::Outcome::Recorded),
                     change,
                 })
             })
@@ -362,7 +439,8 @@ impl DynamoAuditLog {
         limit: Option<usize>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
         let mut condition = "#k = :k".to_owned();
-        let mut values = HashMap::from([(":k".to_owned(), AttributeValue::S(key_value.to_owned()))]);
+        let mut values =
+            HashMap::from([(":k".to_owned(), AttributeValue::S(key_value.to_owned()))]);
         match (since, until) {
             (Some(s), Some(u)) => {
                 condition.push_str(" AND ts BETWEEN :since AND :until");
@@ -420,7 +498,17 @@ impl DynamoAuditLog {
             _ => None,
         };
         if let Some((index, key, value)) = keyed {
-            items = self.query_index(index, key, &value, since.as_deref(), until.as_deref(), false, None).await?;
+            items = self
+                .query_index(
+                    index,
+                    key,
+                    &value,
+                    since.as_deref(),
+                    until.as_deref(),
+                    false,
+                    None,
+                )
+                .await?;
         } else {
             let end = query.until.unwrap_or_else(Utc::now);
             let start = query.since.unwrap_or(end - chrono::Duration::days(30));
@@ -428,28 +516,71 @@ impl DynamoAuditLog {
             while day >= start.date_naive() {
                 let day_text = day.format("%Y-%m-%d").to_string();
                 let (index, key, value) = match (&query.outcome, &query.account_region) {
-                    (Some(outcome), _) => ("by-outcome-day", "outcome_day", format!("{outcome}#{day_text}")),
-                    (None, Some((account, region))) => ("by-scope-day", "scope_day", format!("{account}#{region}#{day_text}")),
+                    (Some(outcome), _) => (
+                        "by-outcome-day",
+                        "outcome_day",
+                        format!("{outcome}#{day_text}"),
+                    ),
+                    (None, Some((account, region))) => (
+                        "by-scope-day",
+                        "scope_day",
+                        format!("{account}#{region}#{day_text}"),
+                    ),
                     (None, None) => ("by-day", "day", day_text),
                 };
-                items.extend(self.query_index(index, key, &value, since.as_deref(), until.as_deref(), false, None).await?);
+                items.extend(
+                    self.query_index(
+                        index,
+                        key,
+                        &value,
+                        since.as_deref(),
+                        until.as_deref(),
+                        false,
+                        None,
+                    )
+                    .await?,
+                );
                 if limit.is_some_and(|l| items.len() >= l) {
                     break;
                 }
-                let Some(previous) = day.pred_opt() else { break };
+                let Some(previous) = day.pred_opt() else {
+                    break;
+                };
                 day = previous;
             }
         }
         let mut reports = Vec::new();
         for item in items {
-            if item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk != "EVENT") {
+            if item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk != "EVENT")
+            {
                 continue;
             }
-            let event: EventItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping { what: "event".into(), source })?;
-            let report: EventReport = serde_json::from_str(&event.report).map_err(|source| Error::Json { what: format!("event {}", event.event_id), source })?;
-            let matches = query.outcome.as_deref().is_none_or(|o| report.outcome.as_str() == o)
-                && query.actor.as_deref().is_none_or(|a| report.actor.as_deref() == Some(a))
-                && query.account_region.as_ref().is_none_or(|(a, r)| report.account.as_deref() == Some(a) && report.region.as_deref() == Some(r));
+            let event: EventItem =
+                serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| {
+                    Error::Mapping {
+                        what: "event".into(),
+                        source,
+                    }
+                })?;
+            let report: EventReport =
+                serde_json::from_str(&event.report).map_err(|source| Error::Json {
+                    what: format!("event {}", event.event_id),
+                    source,
+                })?;
+            let matches = query
+                .outcome
+                .as_deref()
+                .is_none_or(|o| report.outcome.as_str() == o)
+                && query
+                    .actor
+                    .as_deref()
+                    .is_none_or(|a| report.actor.as_deref() == Some(a))
+                && query.account_region.as_ref().is_none_or(|(a, r)| {
+                    report.account.as_deref() == Some(a) && report.region.as_deref() == Some(r)
+                });
             if matches {
                 reports.push(report);
             }
@@ -463,11 +594,17 @@ impl DynamoAuditLog {
 
 /// The report as stored: where it was read from belongs to one run, not to the event.
 fn stored(report: &EventReport) -> EventReport {
-    EventReport { origin: None, ..report.clone() }
+    EventReport {
+        origin: None,
+        ..report.clone()
+    }
 }
 
 fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|source| Error::Json { what: what.to_owned(), source })
+    serde_json::to_string(value).map_err(|source| Error::Json {
+        what: what.to_owned(),
+        source,
+    })
 }
 
 impl AuditLog for DynamoAuditLog {
@@ -494,7 +631,11 @@ impl AuditLog for DynamoAuditLog {
             day,
             expires_at: self.expires_at(&record.received_at),
         };
-        let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).map_err(|source| Error::Mapping { what: "invalid record".into(), source })?;
+        let item =
+            serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).map_err(|source| Error::Mapping {
+                what: "invalid record".into(),
+                source,
+            })?;
         self.client
             .put_item()
             .table_name(&self.table)

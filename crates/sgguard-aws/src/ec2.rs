@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use aws_config::SdkConfig;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroupRule, SecurityGroupRuleRequest, SecurityGroupRuleUpdate,
-    UserIdGroupPair,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroupRule,
+    SecurityGroupRuleRequest, SecurityGroupRuleUpdate, UserIdGroupPair,
 };
 use sgguard_core::{Direction, Protocol, RuleContent, Source};
 use sgguard_responder::{PortError, RemediationStep, Remediator, StepKind, StepResult, StepStatus};
@@ -17,7 +17,11 @@ use sgguard_responder::{PortError, RemediationStep, Remediator, StepKind, StepRe
 use crate::error::Error;
 
 /// Error codes that mean "that rule is not there (any more)".
-const NOT_FOUND_CODES: &[&str] = &["InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"];
+const NOT_FOUND_CODES: &[&str] = &[
+    "InvalidPermission.NotFound",
+    "InvalidSecurityGroupRuleId.NotFound",
+    "InvalidGroup.NotFound",
+];
 
 /// EC2 clients, one per region, built on first use from one shared configuration.
 #[derive(Debug)]
@@ -28,7 +32,10 @@ pub struct Ec2Remediator {
 
 impl Ec2Remediator {
     pub fn new(config: SdkConfig) -> Self {
-        Self { config, clients: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Uses `client` for steps in `region` instead of building one from the shared
@@ -52,7 +59,10 @@ impl Ec2Remediator {
             Client::from_conf(builder.build())
         };
         match self.clients.lock() {
-            Ok(mut clients) => clients.entry(region.to_owned()).or_insert_with(build).clone(),
+            Ok(mut clients) => clients
+                .entry(region.to_owned())
+                .or_insert_with(build)
+                .clone(),
             Err(_) => build(),
         }
     }
@@ -61,8 +71,12 @@ impl Ec2Remediator {
         let client = self.client(&step.region);
         match &step.kind {
             StepKind::RevokeRules { rule_ids } => revoke_rules(&client, step, rule_ids).await,
-            StepKind::RevokePermissions { contents } => revoke_permissions(&client, step, contents).await,
-            StepKind::Restore { rule_id, content, .. } => restore(&client, step, rule_id, content).await,
+            StepKind::RevokePermissions { contents } => {
+                revoke_permissions(&client, step, contents).await
+            }
+            StepKind::Restore {
+                rule_id, content, ..
+            } => restore(&client, step, rule_id, content).await,
         }
     }
 }
@@ -78,25 +92,43 @@ fn is_not_found(err: &Error) -> bool {
 }
 
 fn failed(detail: impl Into<String>) -> StepResult {
-    StepResult { status: StepStatus::Failed, detail: detail.into() }
+    StepResult {
+        status: StepStatus::Failed,
+        detail: detail.into(),
+    }
 }
 
 /// The rules among `rule_ids` that still exist. The filter form returns only existing
 /// rules instead of failing on the missing ones.
-async fn existing_rules(client: &Client, rule_ids: &[String]) -> Result<Vec<SecurityGroupRule>, Error> {
+async fn existing_rules(
+    client: &Client,
+    rule_ids: &[String],
+) -> Result<Vec<SecurityGroupRule>, Error> {
     let mut rules = Vec::new();
     let mut token = None;
     loop {
         let output = client
             .describe_security_group_rules()
-            .filters(Filter::builder().name("security-group-rule-id").set_values(Some(rule_ids.to_vec())).build())
+            .filters(
+                Filter::builder()
+                    .name("security-group-rule-id")
+                    .set_values(Some(rule_ids.to_vec()))
+                    .build(),
+            )
             .set_next_token(token)
             .send()
             .await
             .map_err(|e| Error::from_sdk("DescribeSecurityGroupRules", e))?;
-        rules.extend(output.security_group_rules.unwrap_or_default().into_iter().filter(|r| {
-            r.security_group_rule_id().is_some_and(|id| rule_ids.iter().any(|wanted| wanted == id))
-        }));
+        rules.extend(
+            output
+                .security_group_rules
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| {
+                    r.security_group_rule_id()
+                        .is_some_and(|id| rule_ids.iter().any(|wanted| wanted == id))
+                }),
+        );
         token = output.next_token;
         if token.is_none() {
             break;
@@ -105,9 +137,15 @@ async fn existing_rules(client: &Client, rule_ids: &[String]) -> Result<Vec<Secu
     Ok(rules)
 }
 
-async fn revoke_rules(client: &Client, step: &RemediationStep, rule_ids: &[String]) -> Result<StepResult, Error> {
+async fn revoke_rules(
+    client: &Client,
+    step: &RemediationStep,
+    rule_ids: &[String],
+) -> Result<StepResult, Error> {
     let Some(group_id) = step.group_id.as_deref() else {
-        return Ok(failed("the event names no group id; cannot revoke by rule id"));
+        return Ok(failed(
+            "the event names no group id; cannot revoke by rule id",
+        ));
     };
     // The direction is known from the record's `isEgress`; only a modified rule without
     // history needs a look first.
@@ -117,7 +155,11 @@ async fn revoke_rules(client: &Client, step: &RemediationStep, rule_ids: &[Strin
         Direction::Unknown => {
             let present = existing_rules(client, rule_ids).await?;
             let ids = |egress: bool| -> Vec<String> {
-                present.iter().filter(|r| r.is_egress() == Some(egress)).filter_map(|r| r.security_group_rule_id().map(str::to_owned)).collect()
+                present
+                    .iter()
+                    .filter(|r| r.is_egress() == Some(egress))
+                    .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
+                    .collect()
             };
             (ids(false), ids(true))
         }
@@ -131,7 +173,11 @@ async fn revoke_rules(client: &Client, step: &RemediationStep, rule_ids: &[Strin
             Ok(()) => revoked.extend(ids),
             // Some were removed by someone else: revoke the ones still there, once.
             Err(err) if is_not_found(&err) => {
-                let still: Vec<String> = existing_rules(client, &ids).await?.iter().filter_map(|r| r.security_group_rule_id().map(str::to_owned)).collect();
+                let still: Vec<String> = existing_rules(client, &ids)
+                    .await?
+                    .iter()
+                    .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
+                    .collect();
                 if !still.is_empty() {
                     revoke_ids(client, group_id, is_egress, &still).await?;
                     revoked.extend(still);
@@ -142,21 +188,45 @@ async fn revoke_rules(client: &Client, step: &RemediationStep, rule_ids: &[Strin
     }
     let remaining = existing_rules(client, rule_ids).await?;
     if !remaining.is_empty() {
-        let ids: Vec<&str> = remaining.iter().filter_map(|r| r.security_group_rule_id()).collect();
-        return Ok(failed(format!("still present after revoke: {}", ids.join(", "))));
+        let ids: Vec<&str> = remaining
+            .iter()
+            .filter_map(|r| r.security_group_rule_id())
+            .collect();
+        return Ok(failed(format!(
+            "still present after revoke: {}",
+            ids.join(", ")
+        )));
     }
     if revoked.is_empty() {
-        return Ok(StepResult { status: StepStatus::AlreadyGone, detail: format!("already gone: {} no longer exist", rule_ids.join(", ")) });
+        return Ok(StepResult {
+            status: StepStatus::AlreadyGone,
+            detail: format!("already gone: {} no longer exist", rule_ids.join(", ")),
+        });
     }
-    let gone: Vec<&str> = rule_ids.iter().filter(|id| !revoked.contains(id)).map(String::as_str).collect();
-    let mut detail = format!("revoked {} from {group_id}; confirmed absent by DescribeSecurityGroupRules", revoked.join(", "));
+    let gone: Vec<&str> = rule_ids
+        .iter()
+        .filter(|id| !revoked.contains(id))
+        .map(String::as_str)
+        .collect();
+    let mut detail = format!(
+        "revoked {} from {group_id}; confirmed absent by DescribeSecurityGroupRules",
+        revoked.join(", ")
+    );
     if !gone.is_empty() {
         detail.push_str(&format!("; already gone: {}", gone.join(", ")));
     }
-    Ok(StepResult { status: StepStatus::Reverted, detail })
+    Ok(StepResult {
+        status: StepStatus::Reverted,
+        detail,
+    })
 }
 
-async fn revoke_ids(client: &Client, group_id: &str, egress: bool, ids: &[String]) -> Result<(), Error> {
+async fn revoke_ids(
+    client: &Client,
+    group_id: &str,
+    egress: bool,
+    ids: &[String],
+) -> Result<(), Error> {
     let answer = if egress {
         client
             .revoke_security_group_egress()
@@ -177,7 +247,10 @@ async fn revoke_ids(client: &Client, group_id: &str, egress: bool, ids: &[String
             .map_err(|e| Error::from_sdk("RevokeSecurityGroupIngress", e))?
     };
     match answer {
-        Some(false) => Err(Error::Inconsistent(format!("EC2 answered false to revoking {}", ids.join(", ")))),
+        Some(false) => Err(Error::Inconsistent(format!(
+            "EC2 answered false to revoking {}",
+            ids.join(", ")
+        ))),
         _ => Ok(()),
     }
 }
@@ -185,13 +258,23 @@ async fn revoke_ids(client: &Client, group_id: &str, egress: bool, ids: &[String
 fn permission(content: &RuleContent) -> IpPermission {
     let mut p = IpPermission::builder().ip_protocol(content.protocol.as_ec2());
     if content.protocol != Protocol::All {
-        p = p.set_from_port(content.from_port).set_to_port(content.to_port);
+        p = p
+            .set_from_port(content.from_port)
+            .set_to_port(content.to_port);
     }
     match &content.source {
         Source::CidrV4(net) => p = p.ip_ranges(IpRange::builder().cidr_ip(net.to_string()).build()),
-        Source::CidrV6(net) => p = p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(net.to_string()).build()),
-        Source::PrefixList(id) => p = p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).build()),
-        Source::SecurityGroup { group_id, user_id, vpc_peering_connection_id } => {
+        Source::CidrV6(net) => {
+            p = p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(net.to_string()).build())
+        }
+        Source::PrefixList(id) => {
+            p = p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).build())
+        }
+        Source::SecurityGroup {
+            group_id,
+            user_id,
+            vpc_peering_connection_id,
+        } => {
             p = p.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(group_id)
@@ -204,7 +287,11 @@ fn permission(content: &RuleContent) -> IpPermission {
     p.build()
 }
 
-async fn revoke_permissions(client: &Client, step: &RemediationStep, contents: &[RuleContent]) -> Result<StepResult, Error> {
+async fn revoke_permissions(
+    client: &Client,
+    step: &RemediationStep,
+    contents: &[RuleContent],
+) -> Result<StepResult, Error> {
     let permissions: Vec<IpPermission> = contents.iter().map(permission).collect();
     let (unknown, operation) = if step.direction == Direction::Egress {
         let Some(group_id) = step.group_id.as_deref() else {
@@ -217,40 +304,72 @@ async fn revoke_permissions(client: &Client, step: &RemediationStep, contents: &
             .send()
             .await
             .map_err(|e| Error::from_sdk("RevokeSecurityGroupEgress", e));
-        (output.map(|o| o.unknown_ip_permissions.unwrap_or_default().len()), "RevokeSecurityGroupEgress")
+        (
+            output.map(|o| o.unknown_ip_permissions.unwrap_or_default().len()),
+            "RevokeSecurityGroupEgress",
+        )
     } else {
         let output = client
             .revoke_security_group_ingress()
             .set_group_id(step.group_id.clone())
-            .set_group_name(if step.group_id.is_none() { step.group_name.clone() } else { None })
+            .set_group_name(if step.group_id.is_none() {
+                step.group_name.clone()
+            } else {
+                None
+            })
             .set_ip_permissions(Some(permissions))
             .send()
             .await
             .map_err(|e| Error::from_sdk("RevokeSecurityGroupIngress", e));
-        (output.map(|o| o.unknown_ip_permissions.unwrap_or_default().len()), "RevokeSecurityGroupIngress")
+        (
+            output.map(|o| o.unknown_ip_permissions.unwrap_or_default().len()),
+            "RevokeSecurityGroupIngress",
+        )
     };
     match unknown {
-        Ok(n) if n == contents.len() => Ok(StepResult { status: StepStatus::AlreadyGone, detail: "already gone: no such permission".into() }),
+        Ok(n) if n == contents.len() => Ok(StepResult {
+            status: StepStatus::AlreadyGone,
+            detail: "already gone: no such permission".into(),
+        }),
         Ok(n) => {
             let mut detail = format!("{operation} with the exact permissions of the request");
             if n > 0 {
                 detail.push_str(&format!("; {n} already gone"));
             }
-            Ok(StepResult { status: StepStatus::Reverted, detail })
+            Ok(StepResult {
+                status: StepStatus::Reverted,
+                detail,
+            })
         }
-        Err(err) if is_not_found(&err) => Ok(StepResult { status: StepStatus::AlreadyGone, detail: "already gone: no such permission".into() }),
+        Err(err) if is_not_found(&err) => Ok(StepResult {
+            status: StepStatus::AlreadyGone,
+            detail: "already gone: no such permission".into(),
+        }),
         Err(err) => Err(err),
     }
 }
 
-async fn restore(client: &Client, step: &RemediationStep, rule_id: &str, content: &RuleContent) -> Result<StepResult, Error> {
+async fn restore(
+    client: &Client,
+    step: &RemediationStep,
+    rule_id: &str,
+    content: &RuleContent,
+) -> Result<StepResult, Error> {
     let Some(group_id) = step.group_id.as_deref() else {
         return Ok(failed("the event names no group id; cannot restore"));
     };
     let mut request = SecurityGroupRuleRequest::builder()
         .ip_protocol(content.protocol.as_ec2())
-        .set_from_port(content.from_port.or((content.protocol == Protocol::All).then_some(-1)))
-        .set_to_port(content.to_port.or((content.protocol == Protocol::All).then_some(-1)))
+        .set_from_port(
+            content
+                .from_port
+                .or((content.protocol == Protocol::All).then_some(-1)),
+        )
+        .set_to_port(
+            content
+                .to_port
+                .or((content.protocol == Protocol::All).then_some(-1)),
+        )
         .set_description(content.description.clone());
     request = match &content.source {
         Source::CidrV4(net) => request.cidr_ipv4(net.to_string()),
@@ -258,7 +377,10 @@ async fn restore(client: &Client, step: &RemediationStep, rule_id: &str, content
         Source::PrefixList(id) => request.prefix_list_id(id),
         Source::SecurityGroup { group_id, .. } => request.referenced_group_id(group_id),
     };
-    let update = SecurityGroupRuleUpdate::builder().security_group_rule_id(rule_id).security_group_rule(request.build()).build();
+    let update = SecurityGroupRuleUpdate::builder()
+        .security_group_rule_id(rule_id)
+        .security_group_rule(request.build())
+        .build();
     let result = client
         .modify_security_group_rules()
         .group_id(group_id)
@@ -269,17 +391,28 @@ async fn restore(client: &Client, step: &RemediationStep, rule_id: &str, content
     match result {
         Ok(_) => {}
         Err(err) if is_not_found(&err) => {
-            return Ok(StepResult { status: StepStatus::AlreadyGone, detail: format!("already gone: {rule_id} no longer exists, nothing to restore") });
+            return Ok(StepResult {
+                status: StepStatus::AlreadyGone,
+                detail: format!("already gone: {rule_id} no longer exists, nothing to restore"),
+            });
         }
         Err(err) => return Err(err),
     }
     let now = existing_rules(client, &[rule_id.to_owned()]).await?;
     match now.first() {
-        None => Ok(StepResult { status: StepStatus::AlreadyGone, detail: format!("already gone: {rule_id} was removed meanwhile") }),
-        Some(rule) if matches_content(rule, content) => {
-            Ok(StepResult { status: StepStatus::Restored, detail: format!("restored {rule_id} in {group_id}; confirmed by DescribeSecurityGroupRules") })
-        }
-        Some(_) => Ok(failed(format!("{rule_id} does not hold the restored content after ModifySecurityGroupRules"))),
+        None => Ok(StepResult {
+            status: StepStatus::AlreadyGone,
+            detail: format!("already gone: {rule_id} was removed meanwhile"),
+        }),
+        Some(rule) if matches_content(rule, content) => Ok(StepResult {
+            status: StepStatus::Restored,
+            detail: format!(
+                "restored {rule_id} in {group_id}; confirmed by DescribeSecurityGroupRules"
+            ),
+        }),
+        Some(_) => Ok(failed(format!(
+            "{rule_id} does not hold the restored content after ModifySecurityGroupRules"
+        ))),
     }
 }
 
@@ -287,16 +420,20 @@ async fn restore(client: &Client, step: &RemediationStep, rule_id: &str, content
 fn matches_content(rule: &SecurityGroupRule, content: &RuleContent) -> bool {
     let protocol_ok = rule.ip_protocol().and_then(Protocol::parse) == Some(content.protocol);
     let ports_ok = content.protocol == Protocol::All
-        || (rule.from_port() == content.from_port.or(Some(-1)) && rule.to_port() == content.to_port.or(Some(-1)));
+        || (rule.from_port() == content.from_port.or(Some(-1))
+            && rule.to_port() == content.to_port.or(Some(-1)));
     let source_ok = match &content.source {
-        Source::CidrV4(_) | Source::CidrV6(_) => rule
-            .cidr_ipv4()
-            .or(rule.cidr_ipv6())
-            .and_then(|c| c.parse::<ipnet::IpNet>().ok())
-            .map(|n| n.trunc())
-            == content.source.network(),
+        Source::CidrV4(_) | Source::CidrV6(_) => {
+            rule.cidr_ipv4()
+                .or(rule.cidr_ipv6())
+                .and_then(|c| c.parse::<ipnet::IpNet>().ok())
+                .map(|n| n.trunc())
+                == content.source.network()
+        }
         Source::PrefixList(id) => rule.prefix_list_id() == Some(id.as_str()),
-        Source::SecurityGroup { group_id, .. } => rule.referenced_group_info().and_then(|g| g.group_id()) == Some(group_id.as_str()),
+        Source::SecurityGroup { group_id, .. } => {
+            rule.referenced_group_info().and_then(|g| g.group_id()) == Some(group_id.as_str())
+        }
     };
     protocol_ok && ports_ok && source_ok
 }

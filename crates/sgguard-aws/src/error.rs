@@ -60,12 +60,46 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let transport = matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_));
-        let code = err.code().unwrap_or(if transport { "TransportError" } else { "Unknown" }).to_owned();
-        let message = err.message().map(str::to_owned).unwrap_or_else(|| error_text(&err));
-        let server_error = err.raw_response().is_some_and(|r| r.status().is_server_error());
-        let retryable = transport || server_error || RETRYABLE_CODES.contains(&code.as_str());
-        Self::Service { operation, code, message, retryable, source: Box::new(err) }
+        let transport = matches!(
+            err,
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+        );
+        let code = err
+            .code()
+            .unwrap_or(if transport {
+                "TransportError"
+            } else {
+                "Unknown"
+            })
+            .to_owned();
+        let message = err
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| error_text(&err));
+        let server_error = err
+            .raw_response()
+            .is_some_and(|r| r.status().is_server_error());
+        // A cancelled transaction is retryable when a conflict or throttling cancelled it
+        // (a failed condition is not: that is how duplicates are detected).
+        let cancelled_by_load = code == "TransactionCanceledException"
+            && [
+                "TransactionConflict",
+                "ThrottlingError",
+                "ProvisionedThroughputExceeded",
+            ]
+            .iter()
+            .any(|r| message.contains(r));
+        let retryable = transport
+            || server_error
+            || cancelled_by_load
+            || RETRYABLE_CODES.contains(&code.as_str());
+        Self::Service {
+            operation,
+            code,
+            message,
+            retryable,
+            source: Box::new(err),
+        }
     }
 
     pub fn code(&self) -> Option<&str> {
@@ -76,7 +110,13 @@ impl Error {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Service { retryable: true, .. })
+        matches!(
+            self,
+            Self::Service {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -94,6 +134,10 @@ fn error_text(err: &dyn std::error::Error) -> String {
 impl From<Error> for PortError {
     fn from(err: Error) -> Self {
         let message = err.to_string();
-        if err.is_retryable() { PortError::retryable(message, err) } else { PortError::permanent(message, err) }
+        if err.is_retryable() {
+            PortError::retryable(message, err)
+        } else {
+            PortError::permanent(message, err)
+        }
     }
 }

@@ -18,7 +18,10 @@ pub use schema::{TableNames, create_tables};
 /// Loads the shared AWS configuration. Honours `AWS_REGION`, `AWS_ENDPOINT_URL` and the
 /// usual credential chain; the arguments override the endpoint (a local emulator) and
 /// region. Makes no network call: credentials are resolved on first use.
-pub async fn load_config(endpoint_url: Option<&str>, region: Option<&str>) -> aws_config::SdkConfig {
+pub async fn load_config(
+    endpoint_url: Option<&str>,
+    region: Option<&str>,
+) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);

@@ -20,8 +20,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use crate::error::Error;
@@ -47,17 +47,46 @@ pub const AUDIT_TABLE: TableSpec = TableSpec {
     partition_key: "pk",
     sort_key: Some("sk"),
     indexes: &[
-        IndexSpec { name: "by-group", partition_key: "group_key", sort_key: "ts" },
-        IndexSpec { name: "by-actor", partition_key: "actor_key", sort_key: "ts" },
-        IndexSpec { name: "by-rule", partition_key: "rule_key", sort_key: "ts" },
-        IndexSpec { name: "by-outcome-day", partition_key: "outcome_day", sort_key: "ts" },
-        IndexSpec { name: "by-scope-day", partition_key: "scope_day", sort_key: "ts" },
-        IndexSpec { name: "by-day", partition_key: "day", sort_key: "ts" },
+        IndexSpec {
+            name: "by-group",
+            partition_key: "group_key",
+            sort_key: "ts",
+        },
+        IndexSpec {
+            name: "by-actor",
+            partition_key: "actor_key",
+            sort_key: "ts",
+        },
+        IndexSpec {
+            name: "by-rule",
+            partition_key: "rule_key",
+            sort_key: "ts",
+        },
+        IndexSpec {
+            name: "by-outcome-day",
+            partition_key: "outcome_day",
+            sort_key: "ts",
+        },
+        IndexSpec {
+            name: "by-scope-day",
+            partition_key: "scope_day",
+            sort_key: "ts",
+        },
+        IndexSpec {
+            name: "by-day",
+            partition_key: "day",
+            sort_key: "ts",
+        },
     ],
     ttl_attribute: Some("expires_at"),
 };
 
-pub const ALLOWLIST_TABLE: TableSpec = TableSpec { partition_key: "id", sort_key: None, indexes: &[], ttl_attribute: None };
+pub const ALLOWLIST_TABLE: TableSpec = TableSpec {
+    partition_key: "id",
+    sort_key: None,
+    indexes: &[],
+    ttl_attribute: None,
+};
 
 /// The two table names, from `SGGUARD_AUDIT_TABLE` / `SGGUARD_ALLOWLIST_TABLE` or flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +97,10 @@ pub struct TableNames {
 
 impl Default for TableNames {
     fn default() -> Self {
-        Self { audit: "sgguard-audit".into(), allowlist: "sgguard-allowlist".into() }
+        Self {
+            audit: "sgguard-audit".into(),
+            allowlist: "sgguard-allowlist".into(),
+        }
     }
 }
 
@@ -77,7 +109,11 @@ impl TableSpec {
     pub fn key_attributes(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = std::iter::once(self.partition_key)
             .chain(self.sort_key)
-            .chain(self.indexes.iter().flat_map(|i| [i.partition_key, i.sort_key]))
+            .chain(
+                self.indexes
+                    .iter()
+                    .flat_map(|i| [i.partition_key, i.sort_key]),
+            )
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -86,7 +122,11 @@ impl TableSpec {
 }
 
 fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, Error> {
-    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(build_error)
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .map_err(build_error)
 }
 
 fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> Error {
@@ -96,7 +136,10 @@ fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> Error {
 /// Creates both tables if they do not exist (idempotent); returns what was created.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<Vec<String>, Error> {
     let mut created = Vec::new();
-    for (name, spec) in [(&names.audit, &AUDIT_TABLE), (&names.allowlist, &ALLOWLIST_TABLE)] {
+    for (name, spec) in [
+        (&names.audit, &AUDIT_TABLE),
+        (&names.allowlist, &ALLOWLIST_TABLE),
+    ] {
         if create_table(client, name, spec).await? {
             created.push(name.clone());
         }
@@ -107,10 +150,16 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<Vec<St
 async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<bool, Error> {
     match client.describe_table().table_name(name).send().await {
         Ok(_) => return Ok(false),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(err) => return Err(Error::from_sdk("DescribeTable", err)),
     }
-    let mut request = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
     for attribute in spec.key_attributes() {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
@@ -130,21 +179,37 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<b
                 .index_name(index.name)
                 .key_schema(key(index.partition_key, KeyType::Hash)?)
                 .key_schema(key(index.sort_key, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(build_error)?,
         );
     }
     match request.send().await {
         Ok(_) => {}
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(false),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            return Ok(false);
+        }
         Err(err) => return Err(Error::from_sdk("CreateTable", err)),
     }
     if let Some(ttl) = spec.ttl_attribute {
         client
             .update_time_to_live()
             .table_name(name)
-            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build().map_err(build_error)?)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(ttl)
+                    .enabled(true)
+                    .build()
+                    .map_err(build_error)?,
+            )
             .send()
             .await
             .map_err(|e| Error::from_sdk("UpdateTimeToLive", e))?;

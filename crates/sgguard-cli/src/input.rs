@@ -39,10 +39,15 @@ pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for path in entries {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -56,14 +61,24 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 fn looks_like_events(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    [".json", ".jsonl", ".ndjson"].iter().any(|ext| name.ends_with(ext))
+    [".json", ".jsonl", ".ndjson"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// Reads one file (or stdin for `-`) into records.
 pub fn read_file(path: &Path) -> io::Result<Vec<InputRecord>> {
-    let label = if path.as_os_str() == "-" { "<stdin>".to_owned() } else { path.display().to_string() };
+    let label = if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    };
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
         io::stdin().lock().read_to_end(&mut bytes)?;
@@ -75,8 +90,17 @@ pub fn read_file(path: &Path) -> io::Result<Vec<InputRecord>> {
         if let Err(e) = MultiGzDecoder::new(bytes.as_slice()).read_to_end(&mut text) {
             // A damaged archive becomes one invalid record, so the rest of the input goes on.
             let message = format!("not a valid gzip file: {e}");
-            let origin = Origin { file: label, index: 0 };
-            return Ok(vec![InputRecord { origin, record: Err(InputError { message, raw: Value::String(format!("{} bytes of damaged gzip", bytes.len())) }) }]);
+            let origin = Origin {
+                file: label,
+                index: 0,
+            };
+            return Ok(vec![InputRecord {
+                origin,
+                record: Err(InputError {
+                    message,
+                    raw: Value::String(format!("{} bytes of damaged gzip", bytes.len())),
+                }),
+            }]);
         }
         bytes = text;
     }
@@ -87,16 +111,29 @@ pub fn read_file(path: &Path) -> io::Result<Vec<InputRecord>> {
 pub fn split_records(bytes: &[u8], label: &str) -> Vec<InputRecord> {
     let mut out = Vec::new();
     let mut push = |result: Result<Value, InputError>| {
-        let origin = Origin { file: label.to_owned(), index: out.len() };
-        out.push(InputRecord { origin, record: result });
+        let origin = Origin {
+            file: label.to_owned(),
+            index: out.len(),
+        };
+        out.push(InputRecord {
+            origin,
+            record: result,
+        });
     };
     match serde_json::from_slice::<Value>(bytes) {
         Ok(document) => expand_document(document, &mut push),
         Err(whole_error) => {
             let text = String::from_utf8_lossy(bytes);
-            let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+            let lines: Vec<(usize, &str)> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .collect();
             if lines.len() <= 1 {
-                push(Err(InputError { message: format!("not valid JSON: {whole_error}"), raw: Value::String(text.into_owned()) }));
+                push(Err(InputError {
+                    message: format!("not valid JSON: {whole_error}"),
+                    raw: Value::String(text.into_owned()),
+                }));
                 return out;
             }
             for (line_no, line) in lines {
@@ -117,7 +154,10 @@ fn expand_document(document: Value, push: &mut impl FnMut(Result<Value, InputErr
     let raw = document.clone();
     match records(document) {
         Ok(records) => records.into_iter().for_each(|r| push(Ok(r))),
-        Err(e) => push(Err(InputError { message: e.to_string(), raw })),
+        Err(e) => push(Err(InputError {
+            message: e.to_string(),
+            raw,
+        })),
     }
 }
 
@@ -151,7 +191,15 @@ mod tests {
     fn a_single_broken_document_is_one_invalid_record() {
         let records = split_records(b"{\"eventName\": ", "broken.json");
         assert_eq!(records.len(), 1);
-        assert!(records[0].record.as_ref().err().unwrap().message.contains("not valid JSON"));
+        assert!(
+            records[0]
+                .record
+                .as_ref()
+                .err()
+                .unwrap()
+                .message
+                .contains("not valid JSON")
+        );
     }
 
     #[test]

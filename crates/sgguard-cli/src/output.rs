@@ -35,7 +35,9 @@ fn risk_color(risk: RiskLevel) -> Option<Color> {
 fn outcome_color(outcome: Outcome) -> Option<Color> {
     match outcome {
         Outcome::RevertFailed | Outcome::Invalid => Some(Color::Red),
-        Outcome::WouldRevert | Outcome::Reverted | Outcome::Restored | Outcome::Pending => Some(Color::Magenta),
+        Outcome::WouldRevert | Outcome::Reverted | Outcome::Restored | Outcome::Pending => {
+            Some(Color::Magenta)
+        }
         Outcome::Flagged => Some(Color::Yellow),
         Outcome::Approved => Some(Color::Green),
         _ => None,
@@ -63,7 +65,14 @@ fn change_line(change: &ChangeReport) -> String {
         _ => String::new(),
     };
     let what = match (&change.protocol, &change.source) {
-        (Some(p), Some(s)) => format!("{p}{ports} {} {s}", if change.direction.is_ingress() { "from" } else { "to" }),
+        (Some(p), Some(s)) => format!(
+            "{p}{ports} {} {s}",
+            if change.direction.is_ingress() {
+                "from"
+            } else {
+                "to"
+            }
+        ),
         _ => change.rule_id.clone().unwrap_or_else(|| "(rule)".into()),
     };
     let verdict = match (&change.approved_by, change.action) {
@@ -71,32 +80,65 @@ fn change_line(change: &ChangeReport) -> String {
         (None, Action::None) => String::new(),
         (None, action) => action.as_str().replace('_', " "),
     };
-    format!("{} {} {what}  [{}] {verdict}", change.kind.as_str(), change.direction, change.risk).trim_end().to_owned()
+    format!(
+        "{} {} {what}  [{}] {verdict}",
+        change.kind.as_str(),
+        change.direction,
+        change.risk
+    )
+    .trim_end()
+    .to_owned()
 }
 
 /// Renders reports as an aligned table; colours only when `color` is set.
 pub fn render_table(reports: &[EventReport], color: bool) -> String {
     let mut table = Table::new();
-    table.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    table
+        .load_style(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
     if color {
         table.enforce_styling();
     } else {
         table.force_no_tty();
     }
-    table.set_header(["TIME (UTC)", "EVENT", "GROUP", "ACTOR", "OUTCOME", "CHANGES"]);
+    table.set_header([
+        "TIME (UTC)",
+        "EVENT",
+        "GROUP",
+        "ACTOR",
+        "OUTCOME",
+        "CHANGES",
+    ]);
     for r in reports {
-        let risk = r.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None);
+        let risk = r
+            .changes
+            .iter()
+            .map(|c| c.risk)
+            .max()
+            .unwrap_or(RiskLevel::None);
         let mut changes: Vec<String> = Vec::new();
         let mut steps_shown: Vec<&str> = Vec::new();
         for change in &r.changes {
             changes.push(change_line(change));
             // One step can settle several changes: show it once, under the first.
-            if let Some(step) = change.remediation.as_deref().filter(|s| change.action != Action::None && !steps_shown.contains(s)) {
+            if let Some(step) = change
+                .remediation
+                .as_deref()
+                .filter(|s| change.action != Action::None && !steps_shown.contains(s))
+            {
                 steps_shown.push(step);
                 changes.push(format!("  -> {step}"));
             }
         }
-        if changes.is_empty() || matches!(r.outcome, Outcome::Invalid | Outcome::SkippedFailedCall | Outcome::SkippedUnrelated | Outcome::Duplicate) {
+        if changes.is_empty()
+            || matches!(
+                r.outcome,
+                Outcome::Invalid
+                    | Outcome::SkippedFailedCall
+                    | Outcome::SkippedUnrelated
+                    | Outcome::Duplicate
+            )
+        {
             changes.push(r.reason.clone());
         }
         let mut outcome = Cell::new(r.outcome.as_str());
@@ -112,8 +154,17 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
         table.add_row(vec![
             Cell::new(r.event_time.as_deref().unwrap_or("-")),
             Cell::new(r.event_name.as_deref().unwrap_or("-")),
-            Cell::new(r.group_id.as_deref().or(r.group_name.as_deref()).unwrap_or("-")),
-            Cell::new(r.actor.as_deref().map_or_else(|| "-".to_owned(), short_actor)),
+            Cell::new(
+                r.group_id
+                    .as_deref()
+                    .or(r.group_name.as_deref())
+                    .unwrap_or("-"),
+            ),
+            Cell::new(
+                r.actor
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), short_actor),
+            ),
             outcome.set_alignment(CellAlignment::Left),
             change_cell,
         ]);
@@ -139,10 +190,15 @@ impl Summary {
     }
 
     pub fn line(&self) -> String {
-        let skipped = self.count(Outcome::SkippedFailedCall) + self.count(Outcome::SkippedUnrelated);
+        let skipped =
+            self.count(Outcome::SkippedFailedCall) + self.count(Outcome::SkippedUnrelated);
         let mut parts = vec![
             format!("{} events read", self.read),
-            format!("{skipped} skipped ({} failed, {} unrelated)", self.count(Outcome::SkippedFailedCall), self.count(Outcome::SkippedUnrelated)),
+            format!(
+                "{skipped} skipped ({} failed, {} unrelated)",
+                self.count(Outcome::SkippedFailedCall),
+                self.count(Outcome::SkippedUnrelated)
+            ),
             format!("{} recorded", self.count(Outcome::Recorded)),
             format!("{} approved", self.count(Outcome::Approved)),
             format!("{} flagged", self.count(Outcome::Flagged)),

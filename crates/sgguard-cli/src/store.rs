@@ -13,8 +13,8 @@ use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator, TableNames};
 use sgguard_core::AllowEntry;
 use sgguard_local::{ReportOnlyRemediator, SqliteStore};
 use sgguard_responder::{
-    AllowlistChange, AllowlistStore, AuditLog, Begin, EventReport, InvalidRecord, PortError, RemediationStep, Remediator,
-    RuleSnapshot, StaticAllowlist, StepResult,
+    AllowlistChange, AllowlistStore, AuditLog, Begin, EventReport, InvalidRecord, PortError,
+    RemediationStep, Remediator, RuleSnapshot, StaticAllowlist, StepResult,
 };
 
 /// `sqlite:PATH` (the default, `sqlite:sgguard.db`) or `dynamodb`.
@@ -38,7 +38,9 @@ impl FromStr for StoreSpec {
             "sqlite" => Ok(Self::default()),
             _ => match s.strip_prefix("sqlite:") {
                 Some(path) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
-                _ => Err(format!("`{s}` is not a store: use `sqlite:PATH` or `dynamodb`")),
+                _ => Err(format!(
+                    "`{s}` is not a store: use `sqlite:PATH` or `dynamodb`"
+                )),
             },
         }
     }
@@ -65,7 +67,11 @@ pub struct StoreArgs {
     pub audit_table: String,
 
     /// DynamoDB allowlist table.
-    #[arg(long, default_value = "sgguard-allowlist", env = "SGGUARD_ALLOWLIST_TABLE")]
+    #[arg(
+        long,
+        default_value = "sgguard-allowlist",
+        env = "SGGUARD_ALLOWLIST_TABLE"
+    )]
     pub allowlist_table: String,
 
     /// AWS endpoint, e.g. a local emulator.
@@ -99,7 +105,10 @@ pub struct Stores {
 
 impl StoreArgs {
     pub fn table_names(&self) -> TableNames {
-        TableNames { audit: self.audit_table.clone(), allowlist: self.allowlist_table.clone() }
+        TableNames {
+            audit: self.audit_table.clone(),
+            allowlist: self.allowlist_table.clone(),
+        }
     }
 
     /// The AWS configuration these flags describe (no network call).
@@ -111,17 +120,27 @@ impl StoreArgs {
         match &self.store {
             StoreSpec::Sqlite(path) => {
                 let store = Arc::new(SqliteStore::open(path)?);
-                Ok(Stores { audit: AnyAudit::Sqlite(store.clone()), allowlist: AnyAllowlist::Sqlite(store), sdk: None })
+                Ok(Stores {
+                    audit: AnyAudit::Sqlite(store.clone()),
+                    allowlist: AnyAllowlist::Sqlite(store),
+                    sdk: None,
+                })
             }
             StoreSpec::DynamoDb => {
                 let sdk = self.sdk().await;
                 if sdk.region().is_none() {
-                    anyhow::bail!("`--store dynamodb` needs a region: pass `--region` or set AWS_REGION");
+                    anyhow::bail!(
+                        "`--store dynamodb` needs a region: pass `--region` or set AWS_REGION"
+                    );
                 }
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
                 Ok(Stores {
                     audit: AnyAudit::Dynamo(DynamoAuditLog::new(client.clone(), &self.audit_table)),
-                    allowlist: AnyAllowlist::Dynamo(DynamoAllowlist::new(client, &self.allowlist_table, &self.audit_table)),
+                    allowlist: AnyAllowlist::Dynamo(DynamoAllowlist::new(
+                        client,
+                        &self.allowlist_table,
+                        &self.audit_table,
+                    )),
                     sdk: Some(sdk),
                 })
             }
@@ -131,7 +150,8 @@ impl StoreArgs {
 
 /// Reads an allowlist file for what-if runs.
 pub fn file_allowlist(path: &std::path::Path) -> anyhow::Result<AnyAllowlist> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read allowlist `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read allowlist `{}`", path.display()))?;
     let entries = sgguard_core::allowlist::from_toml(&text, &path.display().to_string())?;
     Ok(AnyAllowlist::File(StaticAllowlist::new(entries)))
 }

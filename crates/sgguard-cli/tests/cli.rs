@@ -317,22 +317,42 @@ fn init_creates_the_store() {
 
 #[test]
 fn init_creates_the_dynamodb_tables_idempotently() {
-    let Some(endpoint) = sgguard_testkit::aws::endpoint("init_creates_the_dynamodb_tables_idempotently") else {
+    let Some(endpoint) =
+        sgguard_testkit::aws::endpoint("init_creates_the_dynamodb_tables_idempotently")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let audit = sgguard_testkit::aws::unique("cli-audit");
     let init = || {
         let mut cmd = sgguard(dir.path());
-        cmd.args(["init", "--store", "dynamodb", "--region", "us-east-1", "--endpoint-url", &endpoint, "--audit-table", &audit])
-            .args(["--allowlist-table", &format!("{audit}-allow")])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.args([
+            "init",
+            "--store",
+            "dynamodb",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &endpoint,
+            "--audit-table",
+            &audit,
+        ])
+        .args(["--allowlist-table", &format!("{audit}-allow")])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
         cmd
     };
-    init().assert().success().stdout(predicate::str::contains(format!("table {audit}: created")));
-    init().assert().success().stdout(predicate::str::contains(format!("table {audit}: already exists")));
+    init()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("table {audit}: created")));
+    init()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "table {audit}: already exists"
+        )));
 }
 
 #[test]

@@ -53,7 +53,10 @@ fn expected() -> Vec<Expected> {
 fn args(paths: Vec<PathBuf>, store: &Path) -> ReplayArgs {
     ReplayArgs {
         paths,
-        store: StoreArgs { store: StoreSpec::Sqlite(store.to_path_buf()), ..StoreArgs::default() },
+        store: StoreArgs {
+            store: StoreSpec::Sqlite(store.to_path_buf()),
+            ..StoreArgs::default()
+        },
         allowlist: Some(examples().join("allowlist.toml")),
         policy: PolicyArgs {
             self_arns: vec![SELF_ARN.to_owned()],
@@ -430,7 +433,9 @@ async fn policy_flags_reach_the_decision() {
 
 #[tokio::test]
 async fn replay_backfills_dynamodb_with_the_same_outcomes() {
-    let Some(endpoint) = sgguard_testkit::aws::endpoint("replay_backfills_dynamodb_with_the_same_outcomes") else {
+    let Some(endpoint) =
+        sgguard_testkit::aws::endpoint("replay_backfills_dynamodb_with_the_same_outcomes")
+    else {
         return;
     };
     let mut a = example_args(Path::new("unused.db"));
@@ -441,14 +446,21 @@ async fn replay_backfills_dynamodb_with_the_same_outcomes() {
         endpoint_url: Some(endpoint),
         region: Some("us-east-1".into()),
     };
-    let init = sgguard_cli::InitArgs { store: a.store.clone() };
+    let init = sgguard_cli::InitArgs {
+        store: a.store.clone(),
+    };
     sgguard_cli::commands::init::init(&init).await.unwrap();
     let mut out = Vec::new();
     replay(&a, &mut out).await.unwrap();
     let outcomes: Vec<String> = String::from_utf8(out)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     let expected: Vec<String> = expected().into_iter().map(|r| r.outcome).collect();
     assert_eq!(outcomes, expected, "DynamoDB and SQLite backfills agree");

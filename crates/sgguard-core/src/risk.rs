@@ -168,7 +168,10 @@ impl RiskTable {
             let world = if net.prefix_len() == 0 {
                 format!("world-open {family} source {written}")
             } else {
-                format!("world-open {family} source {written} (a /{} covers a large share of the internet)", net.prefix_len())
+                format!(
+                    "world-open {family} source {written} (a /{} covers a large share of the internet)",
+                    net.prefix_len()
+                )
             };
             if content.protocol == Protocol::All {
                 return Risk {

@@ -29,13 +29,20 @@ pub struct ConfigError {
 }
 
 /// The responder the Lambda runs: DynamoDB stores, a cached allowlist, EC2 remediation.
-pub type LambdaResponder = Responder<DynamoAuditLog, CachedAllowlist<DynamoAllowlist>, Ec2Remediator>;
+pub type LambdaResponder =
+    Responder<DynamoAuditLog, CachedAllowlist<DynamoAllowlist>, Ec2Remediator>;
 
 impl Config {
     /// Reads the configuration through `var` (the process environment in `main`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let parse = |name: &'static str, default: &str| -> (String, &'static str) { (get(name).unwrap_or_else(|| default.to_owned()), name) };
+        let get = |name: &'static str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let parse = |name: &'static str, default: &str| -> (String, &'static str) {
+            (get(name).unwrap_or_else(|| default.to_owned()), name)
+        };
         let fail = |name: &'static str, message: String| ConfigError { name, message };
 
         let (mode, name) = parse("SGGUARD_MODE", "audit");
@@ -43,7 +50,9 @@ impl Config {
         let (min_risk, name) = parse("SGGUARD_MIN_RISK", "high");
         let min_risk = min_risk.parse::<RiskLevel>().map_err(|m| fail(name, m))?;
         let (secs, name) = parse("SGGUARD_ALLOWLIST_CACHE_SECS", "30");
-        let secs = secs.parse::<u64>().map_err(|_| fail(name, format!("`{secs}` is not a number of seconds")))?;
+        let secs = secs
+            .parse::<u64>()
+            .map_err(|_| fail(name, format!("`{secs}` is not a number of seconds")))?;
         let (egress, name) = parse("SGGUARD_REVERT_EGRESS", "false");
         let revert_egress = match egress.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,
@@ -52,10 +61,20 @@ impl Config {
         };
         let retention_days = match get("SGGUARD_RETENTION_DAYS") {
             None => None,
-            Some(days) => Some(days.parse::<u32>().map_err(|_| fail("SGGUARD_RETENTION_DAYS", format!("`{days}` is not a number of days")))?),
+            Some(days) => Some(days.parse::<u32>().map_err(|_| {
+                fail(
+                    "SGGUARD_RETENTION_DAYS",
+                    format!("`{days}` is not a number of days"),
+                )
+            })?),
         };
         let self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
-            .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(bad) = self_arns.iter().find(|a| !a.starts_with("arn:")) {
             return Err(fail("SGGUARD_SELF_ARNS", format!("`{bad}` is not an ARN")));
@@ -86,8 +105,12 @@ impl Config {
     pub fn responder(&self, sdk: &SdkConfig) -> LambdaResponder {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         Responder::new(
-            DynamoAuditLog::new(dynamo.clone(), &self.audit_table).with_retention_days(self.retention_days),
-            CachedAllowlist::new(DynamoAllowlist::new(dynamo, &self.allowlist_table, &self.audit_table), self.allowlist_cache),
+            DynamoAuditLog::new(dynamo.clone(), &self.audit_table)
+                .with_retention_days(self.retention_days),
+            CachedAllowlist::new(
+                DynamoAllowlist::new(dynamo, &self.allowlist_table, &self.audit_table),
+                self.allowlist_cache,
+            ),
             Ec2Remediator::new(sdk.clone()),
             self.policy(),
         )
@@ -102,7 +125,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_env(|name| map.get(name).cloned())
     }
 
@@ -123,7 +149,10 @@ mod tests {
         let c = config(&[
             ("SGGUARD_MODE", "enforce"),
             ("SGGUARD_MIN_RISK", "medium"),
-            ("SGGUARD_SELF_ARNS", "arn:aws:iam::1:role/a, arn:aws:iam::1:role/b"),
+            (
+                "SGGUARD_SELF_ARNS",
+                "arn:aws:iam::1:role/a, arn:aws:iam::1:role/b",
+            ),
             ("SGGUARD_REVERT_EGRESS", "true"),
             ("SGGUARD_ALLOWLIST_CACHE_SECS", "5"),
             ("SGGUARD_RETENTION_DAYS", "400"),
@@ -131,7 +160,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.min_risk, RiskLevel::Medium);
-        assert_eq!(c.self_arns, vec!["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]);
+        assert_eq!(
+            c.self_arns,
+            vec!["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]
+        );
         assert!(c.revert_egress);
         assert_eq!(c.retention_days, Some(400));
     }

@@ -31,17 +31,37 @@ impl From<HandlerError> for Diagnostic {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        Diagnostic { error_type: error_type.into(), error_message: message }
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: message,
+        }
     }
 }
 
 /// Handles one invocation payload: an EventBridge envelope (or, for manual test invokes,
 /// a bare CloudTrail record).
-pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(responder: &Responder<A, L, R>, payload: Value) -> Result<EventReport, HandlerError> {
-    let origin = Origin { file: envelope_label(&payload), index: 0 };
+pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
+    responder: &Responder<A, L, R>,
+    payload: Value,
+) -> Result<EventReport, HandlerError> {
+    let origin = Origin {
+        file: envelope_label(&payload),
+        index: 0,
+    };
     let records = match input::records(payload.clone()) {
         Ok(records) if records.len() == 1 => records,
-        Ok(records) => return keep_invalid(responder, payload, origin, format!("expected one CloudTrail record per event, found {}", records.len())).await,
+        Ok(records) => {
+            return keep_invalid(
+                responder,
+                payload,
+                origin,
+                format!(
+                    "expected one CloudTrail record per event, found {}",
+                    records.len()
+                ),
+            )
+            .await;
+        }
         Err(err) => return keep_invalid(responder, payload, origin, err.to_string()).await,
     };
     let mut report = None;
@@ -49,25 +69,45 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(responder: &R
         let result = responder.handle(&record, Some(origin.clone())).await;
         report = Some(result.map_err(|e| {
             tracing::warn!(error = %e, retryable = e.is_retryable(), "event not finished");
-            if e.is_retryable() { HandlerError::Retryable(e) } else { HandlerError::NonRetryable(e.to_string()) }
+            if e.is_retryable() {
+                HandlerError::Retryable(e)
+            } else {
+                HandlerError::NonRetryable(e.to_string())
+            }
         })?);
     }
-    let report = report.ok_or_else(|| HandlerError::NonRetryable("no record in the event".into()))?;
+    let report =
+        report.ok_or_else(|| HandlerError::NonRetryable("no record in the event".into()))?;
     tracing::info!(event_id = ?report.event_id, outcome = %report.outcome, reason = %report.reason, "event handled");
     Ok(report)
 }
 
-async fn keep_invalid<A: AuditLog, L: AllowlistStore, R: Remediator>(responder: &Responder<A, L, R>, payload: Value, origin: Origin, error: String) -> Result<EventReport, HandlerError> {
+async fn keep_invalid<A: AuditLog, L: AllowlistStore, R: Remediator>(
+    responder: &Responder<A, L, R>,
+    payload: Value,
+    origin: Origin,
+    error: String,
+) -> Result<EventReport, HandlerError> {
     tracing::warn!(%error, "invalid event");
-    responder.keep_invalid(payload, Some(origin), error).await.map_err(|e| {
-        if e.is_retryable() { HandlerError::Retryable(e) } else { HandlerError::NonRetryable(e.to_string()) }
-    })
+    responder
+        .keep_invalid(payload, Some(origin), error)
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                HandlerError::Retryable(e)
+            } else {
+                HandlerError::NonRetryable(e.to_string())
+            }
+        })
 }
 
 /// `eventbridge:<id>` for an EventBridge envelope, so an invalid record names its delivery.
 fn envelope_label(payload: &Value) -> String {
     match serde_json::from_value::<EventBridgeEvent<Value>>(payload.clone()) {
-        Ok(event) => format!("eventbridge:{}", event.id.unwrap_or_else(|| "unknown".into())),
+        Ok(event) => format!(
+            "eventbridge:{}",
+            event.id.unwrap_or_else(|| "unknown".into())
+        ),
         Err(_) => "lambda-payload".into(),
     }
 }

@@ -11,5 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(|name| std::env::var(name).ok())?;
     let sdk = sgguard_aws::load_config(None, None).await;
     let responder = config.responder(&sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler::handle(&responder, event.payload))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        handler::handle(&responder, event.payload)
+    }))
+    .await
 }

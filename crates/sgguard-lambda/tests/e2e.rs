@@ -6,14 +6,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client as Ec2;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroupRule, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroupRule, UserIdGroupPair,
+};
 use serde_json::{Value, json};
 use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, TableNames, create_tables};
 use sgguard_core::AllowEntry;
 use sgguard_responder::{AllowlistChange, AllowlistStore, AuditLog};
+use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
 use sgguard_testkit::runtime_api::{Invocation, RuntimeApi};
-use sgguard_testkit::aws;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -59,17 +61,40 @@ impl Function {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start sgguard-lambda");
-        let function = Self { child, api, started };
-        let first = function.api.wait_for_first_poll(Duration::from_secs(30)).await.expect("the function never polled for work");
-        eprintln!("sgguard-lambda reached its first poll in {:?}", first - function.started);
-        assert!(function.api.init_error().is_none(), "init error: {:?}", function.api.init_error());
+        let function = Self {
+            child,
+            api,
+            started,
+        };
+        let first = function
+            .api
+            .wait_for_first_poll(Duration::from_secs(30))
+            .await
+            .expect("the function never polled for work");
+        eprintln!(
+            "sgguard-lambda reached its first poll in {:?}",
+            first - function.started
+        );
+        assert!(
+            function.api.init_error().is_none(),
+            "init error: {:?}",
+            function.api.init_error()
+        );
         function
     }
 
     async fn invoke(&self, record: &Value) -> Value {
-        match self.api.invoke(cloudtrail::envelope(record), Duration::from_secs(60)).await.unwrap() {
+        match self
+            .api
+            .invoke(cloudtrail::envelope(record), Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
             Invocation::Response(report) => report,
-            Invocation::Error { error_type, error_message } => panic!("function error {error_type}: {error_message}"),
+            Invocation::Error {
+                error_type,
+                error_message,
+            } => panic!("function error {error_type}: {error_message}"),
         }
     }
 }
@@ -86,18 +111,42 @@ async fn world(test: &str) -> Option<World> {
     let endpoint = aws::endpoint(test)?;
     let config = aws::config(&endpoint).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let tables = TableNames { audit: aws::unique("audit"), allowlist: aws::unique("allow") };
+    let tables = TableNames {
+        audit: aws::unique("audit"),
+        allowlist: aws::unique("allow"),
+    };
     create_tables(&dynamo, &tables).await.unwrap();
     let ec2 = Ec2::new(&config);
-    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
     let allowlist = DynamoAllowlist::new(dynamo.clone(), &tables.allowlist, &tables.audit);
     let mut office = AllowEntry::new("office-ssh", "netops@example.com", "NET-123 office SSH");
     office.protocol = sgguard_core::Protocol::Tcp;
     office.ports = sgguard_core::PortRange::single(22);
     office.cidrs = vec!["203.0.113.0/24".parse().unwrap()];
-    let change = AllowlistChange { at: "2026-11-26T00:00:00Z".into(), by: "test".into(), action: "add".into(), entry_id: "office-ssh".into(), detail: String::new() };
+    let change = AllowlistChange {
+        at: "2026-11-26T00:00:00Z".into(),
+        by: "test".into(),
+        action: "add".into(),
+        entry_id: "office-ssh".into(),
+        detail: String::new(),
+    };
     allowlist.put(&office, &change).await.unwrap();
-    Some(World { ec2, audit: DynamoAuditLog::new(dynamo, &tables.audit), tables, endpoint, vpc })
+    Some(World {
+        ec2,
+        audit: DynamoAuditLog::new(dynamo, &tables.audit),
+        tables,
+        endpoint,
+        vpc,
+    })
 }
 
 impl World {
@@ -114,7 +163,11 @@ impl World {
             .unwrap()
     }
 
-    async fn authorize(&self, group: &str, permissions: Vec<IpPermission>) -> Vec<SecurityGroupRule> {
+    async fn authorize(
+        &self,
+        group: &str,
+        permissions: Vec<IpPermission>,
+    ) -> Vec<SecurityGroupRule> {
         self.ec2
             .authorize_security_group_ingress()
             .group_id(group)
@@ -142,7 +195,10 @@ impl World {
 }
 
 fn tcp(port: i32) -> aws_sdk_ec2::types::builders::IpPermissionBuilder {
-    IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port)
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
 }
 
 fn v4(cidr: &str) -> IpRange {
@@ -150,11 +206,19 @@ fn v4(cidr: &str) -> IpRange {
 }
 
 fn rule_id_of(rules: &[SecurityGroupRule], pred: impl Fn(&SecurityGroupRule) -> bool) -> String {
-    rules.iter().find(|r| pred(r)).and_then(|r| r.security_group_rule_id()).unwrap().to_owned()
+    rules
+        .iter()
+        .find(|r| pred(r))
+        .and_then(|r| r.security_group_rule_id())
+        .unwrap()
+        .to_owned()
 }
 
 fn ids(rules: &[SecurityGroupRule]) -> Vec<String> {
-    let mut ids: Vec<String> = rules.iter().filter_map(|r| r.security_group_rule_id().map(str::to_owned)).collect();
+    let mut ids: Vec<String> = rules
+        .iter()
+        .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
+        .collect();
     ids.sort();
     ids
 }
@@ -165,7 +229,10 @@ fn outcome(report: &Value) -> &str {
 
 #[tokio::test]
 async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
-    let Some(w) = world("enforce_reverts_exactly_the_unapproved_rules_the_event_added").await else { return };
+    let Some(w) = world("enforce_reverts_exactly_the_unapproved_rules_the_event_added").await
+    else {
+        return;
+    };
     let web = w.group("web").await;
     let peer = w.group("peer").await;
     let prefix_list = w
@@ -185,8 +252,12 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
     // Existed before the event: an identical-looking world-open SSH rule in another group,
     // and an unrelated rule in the same group. Neither may be touched.
     let other = w.group("other").await;
-    let pre_existing_other = w.authorize(&other, vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()]).await;
-    let pre_existing_web = w.authorize(&web, vec![tcp(80).ip_ranges(v4("10.0.0.0/8")).build()]).await;
+    let pre_existing_other = w
+        .authorize(&other, vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()])
+        .await;
+    let pre_existing_web = w
+        .authorize(&web, vec![tcp(80).ip_ranges(v4("10.0.0.0/8")).build()])
+        .await;
 
     // One call: world-open SSH over IPv4 and IPv6 beside the approved office range.
     // (The emulator returns only the last permission's rules for a multi-permission call,
@@ -201,23 +272,76 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
     ];
     let created = w.authorize(&web, ssh.clone()).await;
     assert_eq!(created.len(), 3, "EC2 created one rule per source");
-    let record = cloudtrail::authorize("e2e-authorize-1", false, ACCOUNT, REGION, &caller, &web, &ssh, &created);
-    let https = vec![tcp(443).prefix_list_ids(PrefixListId::builder().prefix_list_id(&prefix_list).build()).build()];
+    let record = cloudtrail::authorize(
+        "e2e-authorize-1",
+        false,
+        ACCOUNT,
+        REGION,
+        &caller,
+        &web,
+        &ssh,
+        &created,
+    );
+    let https = vec![
+        tcp(443)
+            .prefix_list_ids(PrefixListId::builder().prefix_list_id(&prefix_list).build())
+            .build(),
+    ];
     let created_pl = w.authorize(&web, https.clone()).await;
-    let record_pl = cloudtrail::authorize("e2e-authorize-pl", false, ACCOUNT, REGION, &caller, &web, &https, &created_pl);
-    let postgres = vec![tcp(5432).user_id_group_pairs(UserIdGroupPair::builder().group_id(&peer).build()).build()];
+    let record_pl = cloudtrail::authorize(
+        "e2e-authorize-pl",
+        false,
+        ACCOUNT,
+        REGION,
+        &caller,
+        &web,
+        &https,
+        &created_pl,
+    );
+    let postgres = vec![
+        tcp(5432)
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(&peer).build())
+            .build(),
+    ];
     let created_sg = w.authorize(&web, postgres.clone()).await;
-    let record_sg = cloudtrail::authorize("e2e-authorize-sg", false, ACCOUNT, REGION, &caller, &web, &postgres, &created_sg);
-    let all_traffic = vec![IpPermission::builder().ip_protocol("-1").ip_ranges(v4("0.0.0.0/0")).build()];
+    let record_sg = cloudtrail::authorize(
+        "e2e-authorize-sg",
+        false,
+        ACCOUNT,
+        REGION,
+        &caller,
+        &web,
+        &postgres,
+        &created_sg,
+    );
+    let all_traffic = vec![
+        IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(v4("0.0.0.0/0"))
+            .build(),
+    ];
     let created_all = w.authorize(&web, all_traffic.clone()).await;
-    let record_all = cloudtrail::authorize("e2e-authorize-all", false, ACCOUNT, REGION, &caller, &web, &all_traffic, &created_all);
+    let record_all = cloudtrail::authorize(
+        "e2e-authorize-all",
+        false,
+        ACCOUNT,
+        REGION,
+        &caller,
+        &web,
+        &all_traffic,
+        &created_all,
+    );
 
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
     let report = function.invoke(&record).await;
     assert_eq!(outcome(&report), "reverted", "{report:#}");
     for low in [&record_pl, &record_sg] {
         let report = function.invoke(low).await;
-        assert_eq!(outcome(&report), "flagged", "low risk is flagged, not reverted: {report:#}");
+        assert_eq!(
+            outcome(&report),
+            "flagged",
+            "low risk is flagged, not reverted: {report:#}"
+        );
     }
     let report_all = function.invoke(&record_all).await;
     assert_eq!(outcome(&report_all), "reverted", "{report_all:#}");
@@ -230,22 +354,65 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
     let via_group = ids(&created_sg)[0].clone();
     let remaining = ids(&w.ingress_rules(&web).await);
     for gone in [&world_v4, &world_v6, &ids(&created_all)[0]] {
-        assert!(!remaining.contains(gone), "{gone} should be reverted; left: {remaining:?}");
+        assert!(
+            !remaining.contains(gone),
+            "{gone} should be reverted; left: {remaining:?}"
+        );
     }
-    for kept in [&office, &via_prefix_list, &via_group, &ids(&pre_existing_web)[0]] {
-        assert!(remaining.contains(kept), "{kept} should stay; left: {remaining:?}");
+    for kept in [
+        &office,
+        &via_prefix_list,
+        &via_group,
+        &ids(&pre_existing_web)[0],
+    ] {
+        assert!(
+            remaining.contains(kept),
+            "{kept} should stay; left: {remaining:?}"
+        );
     }
-    assert_eq!(ids(&w.ingress_rules(&other).await), ids(&pre_existing_other), "another group's identical rule stays");
+    assert_eq!(
+        ids(&w.ingress_rules(&other).await),
+        ids(&pre_existing_other),
+        "another group's identical rule stays"
+    );
 
     // The audit record carries the evidence.
-    let stored = w.audit.event("e2e-authorize-1").await.unwrap().expect("event recorded");
+    let stored = w
+        .audit
+        .event("e2e-authorize-1")
+        .await
+        .unwrap()
+        .expect("event recorded");
     assert_eq!(stored.outcome.as_str(), "reverted");
-    let office_change = stored.changes.iter().find(|c| c.rule_id.as_deref() == Some(office.as_str())).unwrap();
+    let office_change = stored
+        .changes
+        .iter()
+        .find(|c| c.rule_id.as_deref() == Some(office.as_str()))
+        .unwrap();
     assert_eq!(office_change.approved_by.as_deref(), Some("office-ssh"));
-    let world_change = stored.changes.iter().find(|c| c.rule_id.as_deref() == Some(world_v6.as_str())).unwrap();
+    let world_change = stored
+        .changes
+        .iter()
+        .find(|c| c.rule_id.as_deref() == Some(world_v6.as_str()))
+        .unwrap();
     assert_eq!(world_change.action.as_str(), "reverted");
-    assert!(world_change.risk_reasons.iter().any(|r| r.contains("world-open IPv6")), "{:?}", world_change.risk_reasons);
-    assert!(world_change.remediation.as_deref().unwrap_or_default().contains("confirmed absent"), "{:?}", world_change.remediation);
+    assert!(
+        world_change
+            .risk_reasons
+            .iter()
+            .any(|r| r.contains("world-open IPv6")),
+        "{:?}",
+        world_change.risk_reasons
+    );
+    assert!(
+        world_change
+            .remediation
+            .as_deref()
+            .unwrap_or_default()
+            .contains("confirmed absent"),
+        "{:?}",
+        world_change.remediation
+    );
 
     // A duplicate delivery changes nothing.
     let before = ids(&w.ingress_rules(&web).await);
@@ -256,68 +423,163 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
 
 #[tokio::test]
 async fn a_widening_modification_is_restored_to_the_accepted_content() {
-    let Some(w) = world("a_widening_modification_is_restored_to_the_accepted_content").await else { return };
+    let Some(w) = world("a_widening_modification_is_restored_to_the_accepted_content").await else {
+        return;
+    };
     let db = w.group("db").await;
     let narrow = vec![tcp(5432).ip_ranges(v4("10.0.0.0/16")).build()];
     let created = w.authorize(&db, narrow.clone()).await;
     let rule = created[0].security_group_rule_id().unwrap().to_owned();
     let caller = Caller::user(ACCOUNT, "dba");
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
-    let first = function.invoke(&cloudtrail::authorize("e2e-narrow", false, ACCOUNT, REGION, &caller, &db, &narrow, &created)).await;
-    assert_eq!(outcome(&first), "flagged", "a private range is low risk: recorded and flagged, not reverted");
+    let first = function
+        .invoke(&cloudtrail::authorize(
+            "e2e-narrow",
+            false,
+            ACCOUNT,
+            REGION,
+            &caller,
+            &db,
+            &narrow,
+            &created,
+        ))
+        .await;
+    assert_eq!(
+        outcome(&first),
+        "flagged",
+        "a private range is low risk: recorded and flagged, not reverted"
+    );
 
     // Widen the same rule in place to the whole internet.
-    let wide = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder().ip_protocol("tcp").from_port(5432).to_port(5432).cidr_ipv4("0.0.0.0/0").build();
+    let wide = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ipv4("0.0.0.0/0")
+        .build();
     w.ec2
         .modify_security_group_rules()
         .group_id(&db)
-        .security_group_rules(aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder().security_group_rule_id(&rule).security_group_rule(wide).build())
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&rule)
+                .security_group_rule(wide)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    let content = json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"});
-    let report = function.invoke(&cloudtrail::modify("e2e-widen", ACCOUNT, REGION, &caller, &db, &rule, content)).await;
+    let content =
+        json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"});
+    let report = function
+        .invoke(&cloudtrail::modify(
+            "e2e-widen",
+            ACCOUNT,
+            REGION,
+            &caller,
+            &db,
+            &rule,
+            content,
+        ))
+        .await;
     assert_eq!(outcome(&report), "restored", "{report:#}");
     let now = w.ingress_rules(&db).await;
-    let restored = now.iter().find(|r| r.security_group_rule_id() == Some(rule.as_str())).expect("the rule still exists");
+    let restored = now
+        .iter()
+        .find(|r| r.security_group_rule_id() == Some(rule.as_str()))
+        .expect("the rule still exists");
     assert_eq!(restored.cidr_ipv4(), Some("10.0.0.0/16"));
     let history = w.audit.rule_history(&rule).await.unwrap();
-    assert_eq!(history.len(), 2, "creation and modification are the rule's history");
+    assert_eq!(
+        history.len(),
+        2,
+        "creation and modification are the rule's history"
+    );
 }
 
 #[tokio::test]
 async fn audit_mode_and_own_actions_change_nothing() {
-    let Some(w) = world("audit_mode_and_own_actions_change_nothing").await else { return };
+    let Some(w) = world("audit_mode_and_own_actions_change_nothing").await else {
+        return;
+    };
     let web = w.group("web").await;
     let open = vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()];
     let created = w.authorize(&web, open.clone()).await;
     let audit_fn = Function::start(&w.endpoint, &w.tables, "audit").await;
-    let report = audit_fn.invoke(&cloudtrail::authorize("e2e-audit", false, ACCOUNT, REGION, &Caller::user(ACCOUNT, "eve"), &web, &open, &created)).await;
+    let report = audit_fn
+        .invoke(&cloudtrail::authorize(
+            "e2e-audit",
+            false,
+            ACCOUNT,
+            REGION,
+            &Caller::user(ACCOUNT, "eve"),
+            &web,
+            &open,
+            &created,
+        ))
+        .await;
     assert_eq!(outcome(&report), "would_revert");
-    assert_eq!(ids(&w.ingress_rules(&web).await), ids(&created), "audit mode reverts nothing");
+    assert_eq!(
+        ids(&w.ingress_rules(&web).await),
+        ids(&created),
+        "audit mode reverts nothing"
+    );
     drop(audit_fn);
 
     let enforce_fn = Function::start(&w.endpoint, &w.tables, "enforce").await;
     let ours = Caller::role(ACCOUNT, "sgguard-responder", "sgguard");
-    let own = enforce_fn.invoke(&cloudtrail::authorize("e2e-own", false, ACCOUNT, REGION, &ours, &web, &open, &created)).await;
+    let own = enforce_fn
+        .invoke(&cloudtrail::authorize(
+            "e2e-own", false, ACCOUNT, REGION, &ours, &web, &open, &created,
+        ))
+        .await;
     assert_eq!(outcome(&own), "own_action");
-    assert_eq!(ids(&w.ingress_rules(&web).await), ids(&created), "the responder never acts on its own calls");
+    assert_eq!(
+        ids(&w.ingress_rules(&web).await),
+        ids(&created),
+        "the responder never acts on its own calls"
+    );
 
-    let mut failed = cloudtrail::authorize("e2e-failed", false, ACCOUNT, REGION, &Caller::user(ACCOUNT, "eve"), &web, &open, &created);
+    let mut failed = cloudtrail::authorize(
+        "e2e-failed",
+        false,
+        ACCOUNT,
+        REGION,
+        &Caller::user(ACCOUNT, "eve"),
+        &web,
+        &open,
+        &created,
+    );
     failed["errorCode"] = json!("Client.UnauthorizedOperation");
     let skipped = enforce_fn.invoke(&failed).await;
     assert_eq!(outcome(&skipped), "skipped_failed_call");
-    assert!(w.audit.event("e2e-failed").await.unwrap().is_none(), "failed calls are not recorded");
+    assert!(
+        w.audit.event("e2e-failed").await.unwrap().is_none(),
+        "failed calls are not recorded"
+    );
     assert_eq!(ids(&w.ingress_rules(&web).await), ids(&created));
 }
 
 #[tokio::test]
 async fn a_malformed_event_is_kept_and_not_retried() {
-    let Some(w) = world("a_malformed_event_is_kept_and_not_retried").await else { return };
+    let Some(w) = world("a_malformed_event_is_kept_and_not_retried").await else {
+        return;
+    };
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
-    let mut record = cloudtrail::record("e2e-bad", "AuthorizeSecurityGroupIngress", ACCOUNT, REGION, &Caller::user(ACCOUNT, "x"), json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "not-a-cidr"}]}}]}}), json!({"_return": true}));
+    let mut record = cloudtrail::record(
+        "e2e-bad",
+        "AuthorizeSecurityGroupIngress",
+        ACCOUNT,
+        REGION,
+        &Caller::user(ACCOUNT, "x"),
+        json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "not-a-cidr"}]}}]}}),
+        json!({"_return": true}),
+    );
     record["eventID"] = json!("e2e-bad");
     let report = function.invoke(&record).await;
     assert_eq!(outcome(&report), "invalid");
-    assert!(report["reason"].as_str().unwrap().contains("cidrIp"), "{report:#}");
+    assert!(
+        report["reason"].as_str().unwrap().contains("cidrIp"),
+        "{report:#}"
+    );
 }

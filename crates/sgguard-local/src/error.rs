@@ -9,8 +9,14 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("audit store `{path}` has schema version {found}, newer than this sgguard understands ({supported}); upgrade sgguard")]
-    SchemaTooNew { path: String, found: i64, supported: i64 },
+    #[error(
+        "audit store `{path}` has schema version {found}, newer than this sgguard understands ({supported}); upgrade sgguard"
+    )]
+    SchemaTooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("cannot migrate the audit store to schema version {version}: {source}")]
     Migration {
         version: i64,
@@ -35,6 +41,10 @@ impl From<Error> for PortError {
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         );
         let message = err.to_string();
-        if retryable { PortError::retryable(message, err) } else { PortError::permanent(message, err) }
+        if retryable {
+            PortError::retryable(message, err)
+        } else {
+            PortError::permanent(message, err)
+        }
     }
 }

@@ -95,13 +95,25 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), Error> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if found > CURRENT_VERSION {
-        return Err(Error::SchemaTooNew { path: path.to_owned(), found, supported: CURRENT_VERSION });
+        return Err(Error::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported: CURRENT_VERSION,
+        });
     }
-    for (version, sql) in (1..).zip(MIGRATIONS.iter()).skip(usize::try_from(found).unwrap_or(0)) {
-        let tx = conn.transaction().map_err(|source| Error::Migration { version, source })?;
-        tx.execute_batch(sql).map_err(|source| Error::Migration { version, source })?;
-        tx.pragma_update(None, "user_version", version).map_err(|source| Error::Migration { version, source })?;
-        tx.commit().map_err(|source| Error::Migration { version, source })?;
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS.iter())
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let tx = conn
+            .transaction()
+            .map_err(|source| Error::Migration { version, source })?;
+        tx.execute_batch(sql)
+            .map_err(|source| Error::Migration { version, source })?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(|source| Error::Migration { version, source })?;
+        tx.commit()
+            .map_err(|source| Error::Migration { version, source })?;
     }
     Ok(())
 }

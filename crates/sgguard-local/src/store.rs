@@ -8,7 +8,10 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use sgguard_core::{AllowEntry, Outcome, RiskLevel, allowlist};
-use sgguard_responder::{AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot};
+use sgguard_responder::{
+    AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
+    PortError, RuleSnapshot,
+};
 
 use crate::error::Error;
 use crate::schema;
@@ -25,13 +28,19 @@ impl SqliteStore {
     /// Opens (creating and migrating as needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let label = path.as_ref().display().to_string();
-        let conn = Connection::open(path.as_ref()).map_err(|source| Error::Open { path: label.clone(), source })?;
+        let conn = Connection::open(path.as_ref()).map_err(|source| Error::Open {
+            path: label.clone(),
+            source,
+        })?;
         Self::init(conn, label)
     }
 
     /// A private store that lives as long as the value (tests, what-if runs).
     pub fn open_in_memory() -> Result<Self, Error> {
-        let conn = Connection::open_in_memory().map_err(|source| Error::Open { path: ":memory:".into(), source })?;
+        let conn = Connection::open_in_memory().map_err(|source| Error::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
         Self::init(conn, ":memory:".into())
     }
 
@@ -43,7 +52,10 @@ impl SqliteStore {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
         schema::migrate(&mut conn, &path)?;
-        Ok(Self { conn: Mutex::new(conn), path })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -52,7 +64,9 @@ impl SqliteStore {
 
     /// The schema version of the open file.
     pub fn schema_version(&self) -> Result<i64, Error> {
-        Ok(self.lock()?.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        Ok(self
+            .lock()?
+            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, Error> {
@@ -70,8 +84,15 @@ impl SqliteStore {
     /// The raw CloudTrail record of one stored event.
     pub fn raw_event(&self, event_id: &str) -> Result<Option<Value>, Error> {
         let conn = self.lock()?;
-        let text: Option<String> = conn.query_row("SELECT raw FROM events WHERE event_id = ?1", [event_id], |row| row.get(0)).optional()?;
-        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT raw FROM events WHERE event_id = ?1",
+                [event_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from))
+            .transpose()
     }
 
     /// Records kept because they could not be processed.
@@ -79,7 +100,13 @@ impl SqliteStore {
         let conn = self.lock()?;
         let mut stmt = conn.prepare("SELECT key, origin, error, raw, received_at FROM invalid_records ORDER BY received_at, key")?;
         let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, String>(4)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
         })?;
         rows.map(|row| {
             let (key, origin, error, raw, received_at) = row?;
@@ -97,9 +124,17 @@ impl SqliteStore {
     /// The allowlist's own change log, oldest first.
     pub fn allowlist_changes(&self) -> Result<Vec<AllowlistChange>, Error> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare("SELECT at, by, action, entry_id, detail FROM allowlist_changes ORDER BY seq")?;
+        let mut stmt = conn.prepare(
+            "SELECT at, by, action, entry_id, detail FROM allowlist_changes ORDER BY seq",
+        )?;
         let rows = stmt.query_map([], |row| {
-            Ok(AllowlistChange { at: row.get(0)?, by: row.get(1)?, action: row.get(2)?, entry_id: row.get(3)?, detail: row.get(4)? })
+            Ok(AllowlistChange {
+                at: row.get(0)?,
+                by: row.get(1)?,
+                action: row.get(2)?,
+                entry_id: row.get(3)?,
+                detail: row.get(4)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -134,7 +169,11 @@ impl SqliteStore {
             ],
         )?;
         if inserted == 0 {
-            let text: String = tx.query_row("SELECT report FROM events WHERE event_id = ?1", [&event_id], |row| row.get(0))?;
+            let text: String = tx.query_row(
+                "SELECT report FROM events WHERE event_id = ?1",
+                [&event_id],
+                |row| row.get(0),
+            )?;
             return Ok(Begin::Existing(Box::new(serde_json::from_str(&text)?)));
         }
         insert_changes(&tx, report)?;
@@ -148,7 +187,12 @@ impl SqliteStore {
         let event_id = report.event_id.clone().unwrap_or_default();
         tx.execute(
             "UPDATE events SET outcome = ?2, reason = ?3, report = ?4 WHERE event_id = ?1",
-            params![event_id, report.outcome.as_str(), report.reason, serde_json::to_string(&stored(report))?],
+            params![
+                event_id,
+                report.outcome.as_str(),
+                report.reason,
+                serde_json::to_string(&stored(report))?
+            ],
         )?;
         tx.execute("DELETE FROM changes WHERE event_id = ?1", [&event_id])?;
         insert_changes(&tx, report)?;
@@ -195,7 +239,12 @@ impl SqliteStore {
         for row in rows {
             let (event_id, event_time, event_name, group_id, actor, outcome, idx, report) = row?;
             let report: EventReport = serde_json::from_str(&report)?;
-            let Some(change) = usize::try_from(idx).ok().and_then(|i| report.changes.into_iter().nth(i)) else { continue };
+            let Some(change) = usize::try_from(idx)
+                .ok()
+                .and_then(|i| report.changes.into_iter().nth(i))
+            else {
+                continue;
+            };
             history.push(RuleSnapshot {
                 event_id,
                 event_time,
@@ -211,8 +260,15 @@ impl SqliteStore {
 
     fn event_sync(&self, event_id: &str) -> Result<Option<EventReport>, Error> {
         let conn = self.lock()?;
-        let text: Option<String> = conn.query_row("SELECT report FROM events WHERE event_id = ?1", [event_id], |row| row.get(0)).optional()?;
-        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT report FROM events WHERE event_id = ?1",
+                [event_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from))
+            .transpose()
     }
 
     fn entries_sync(&self) -> Result<Vec<AllowEntry>, Error> {
@@ -221,7 +277,10 @@ impl SqliteStore {
         let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
         let mut entries = Vec::new();
         for text in rows {
-            entries.extend(allowlist::from_toml(&text?, &format!("{} (allowlist table)", self.path))?);
+            entries.extend(allowlist::from_toml(
+                &text?,
+                &format!("{} (allowlist table)", self.path),
+            )?);
         }
         Ok(entries)
     }
@@ -253,11 +312,19 @@ impl SqliteStore {
 
 /// The report as stored: where it was read from is a property of one run, not of the event.
 fn stored(report: &EventReport) -> EventReport {
-    EventReport { origin: None, ..report.clone() }
+    EventReport {
+        origin: None,
+        ..report.clone()
+    }
 }
 
 fn max_risk(report: &EventReport) -> RiskLevel {
-    report.changes.iter().map(|c| c.risk).max().unwrap_or(RiskLevel::None)
+    report
+        .changes
+        .iter()
+        .map(|c| c.risk)
+        .max()
+        .unwrap_or(RiskLevel::None)
 }
 
 fn verdict(change: &ChangeReport) -> &'static str {

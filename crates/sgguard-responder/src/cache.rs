@@ -19,7 +19,11 @@ pub struct CachedAllowlist<S> {
 
 impl<S> CachedAllowlist<S> {
     pub fn new(inner: S, ttl: Duration) -> Self {
-        Self { inner, ttl, cached: Mutex::new(None) }
+        Self {
+            inner,
+            ttl,
+            cached: Mutex::new(None),
+        }
     }
 
     pub fn inner(&self) -> &S {
@@ -28,7 +32,10 @@ impl<S> CachedAllowlist<S> {
 
     fn fresh(&self) -> Option<Vec<AllowEntry>> {
         let guard = self.cached.lock().ok()?;
-        guard.as_ref().filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, entries)| entries.clone())
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, entries)| entries.clone())
     }
 
     fn store(&self, entries: Option<Vec<AllowEntry>>) {
@@ -77,10 +84,14 @@ impl AllowlistStore for StaticAllowlist {
     }
 
     async fn put(&self, _: &AllowEntry, _: &AllowlistChange) -> Result<(), PortError> {
-        Err(PortError::message("a file allowlist is read-only; edit the file instead"))
+        Err(PortError::message(
+            "a file allowlist is read-only; edit the file instead",
+        ))
     }
 
     async fn remove(&self, _: &str, _: &AllowlistChange) -> Result<bool, PortError> {
-        Err(PortError::message("a file allowlist is read-only; edit the file instead"))
+        Err(PortError::message(
+            "a file allowlist is read-only; edit the file instead",
+        ))
     }
 }

@@ -13,18 +13,36 @@ pub struct PortError {
 
 impl PortError {
     /// An outage, throttling or timeout: the same call may succeed later.
-    pub fn retryable(message: impl Into<String>, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        Self { retryable: true, message: message.into(), source: Some(source.into()) }
+    pub fn retryable(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// A failure that repeating will not fix (access denied, bad data).
-    pub fn permanent(message: impl Into<String>, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        Self { retryable: false, message: message.into(), source: Some(source.into()) }
+    pub fn permanent(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// A permanent failure with no underlying error.
     pub fn message(message: impl Into<String>) -> Self {
-        Self { retryable: false, message: message.into(), source: None }
+        Self {
+            retryable: false,
+            message: message.into(),
+            source: None,
+        }
     }
 
     pub fn is_retryable(&self) -> bool {

@@ -15,6 +15,8 @@ mod respond;
 pub use cache::{CachedAllowlist, StaticAllowlist};
 pub use error::{Error, PortError};
 pub use plan::{RemediationStep, StepKind, StepResult, StepStatus, last_accepted_content, plan};
-pub use ports::{AllowlistChange, AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot};
+pub use ports::{
+    AllowlistChange, AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot,
+};
 pub use report::{ChangeReport, EventReport, Origin};
 pub use respond::{Responder, invalid_report};

@@ -18,7 +18,11 @@ pub enum StepKind {
     /// Older records without rule ids: revoke exactly these permissions from the request.
     RevokePermissions { contents: Vec<RuleContent> },
     /// Put a modified rule back to content the policy accepted before.
-    Restore { rule_id: String, content: RuleContent, from_event: String },
+    Restore {
+        rule_id: String,
+        content: RuleContent,
+        from_event: String,
+    },
 }
 
 /// One call the remediator makes, and the report changes it settles.
@@ -43,13 +47,23 @@ impl fmt::Display for RemediationStep {
             known => format!("{known} "),
         };
         match &self.kind {
-            StepKind::RevokeRules { rule_ids } => write!(f, "revoke {direction}{} by rule id", rule_ids.join(", "))?,
+            StepKind::RevokeRules { rule_ids } => {
+                write!(f, "revoke {direction}{} by rule id", rule_ids.join(", "))?
+            }
             StepKind::RevokePermissions { contents } => {
                 let shown: Vec<String> = contents.iter().map(describe_content).collect();
                 write!(f, "revoke {direction}permission {}", shown.join(", "))?;
             }
-            StepKind::Restore { rule_id, content, from_event } => {
-                write!(f, "restore {rule_id} to {} (accepted in event {from_event})", describe_content(content))?;
+            StepKind::Restore {
+                rule_id,
+                content,
+                from_event,
+            } => {
+                write!(
+                    f,
+                    "restore {rule_id} to {} (accepted in event {from_event})",
+                    describe_content(content)
+                )?;
             }
         }
         if let Some(note) = &self.note {
@@ -103,7 +117,11 @@ impl StepResult {
 
 /// The steps that settle every change marked for reverting (`pending` under enforce,
 /// `would_revert` under audit). `histories` holds the recorded history of modified rules.
-pub fn plan(report: &EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>, min_risk: RiskLevel) -> Vec<RemediationStep> {
+pub fn plan(
+    report: &EventReport,
+    histories: &HashMap<String, Vec<RuleSnapshot>>,
+    min_risk: RiskLevel,
+) -> Vec<RemediationStep> {
     let step = |direction, kind, changes, note| RemediationStep {
         account: report.account.clone().unwrap_or_default(),
         region: report.region.clone().unwrap_or_default(),
@@ -125,17 +143,26 @@ pub fn plan(report: &EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>
         }
         match (change.kind, &change.rule_id) {
             (ChangeKind::Modified, Some(rule_id)) => {
-                let history = histories.get(rule_id).map(Vec::as_slice).unwrap_or_default();
+                let history = histories
+                    .get(rule_id)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 match last_accepted_content(history, &event_id, &event_time, min_risk) {
                     Some((content, from_event)) => steps.push(step(
                         change.direction,
-                        StepKind::Restore { rule_id: rule_id.clone(), content, from_event },
+                        StepKind::Restore {
+                            rule_id: rule_id.clone(),
+                            content,
+                            from_event,
+                        },
                         vec![index],
                         None,
                     )),
                     None => steps.push(step(
                         change.direction,
-                        StepKind::RevokeRules { rule_ids: vec![rule_id.clone()] },
+                        StepKind::RevokeRules {
+                            rule_ids: vec![rule_id.clone()],
+                        },
                         vec![index],
                         Some("no earlier accepted content is known, so the rule is revoked".into()),
                     )),
@@ -149,8 +176,13 @@ pub fn plan(report: &EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>
                 None => by_id.push((change.direction, vec![rule_id.clone()], vec![index])),
             },
             (_, None) => {
-                let Some(content) = change.content() else { continue };
-                match by_content.iter_mut().find(|(d, _, _)| *d == change.direction) {
+                let Some(content) = change.content() else {
+                    continue;
+                };
+                match by_content
+                    .iter_mut()
+                    .find(|(d, _, _)| *d == change.direction)
+                {
                     Some((_, contents, changes)) => {
                         contents.push(content);
                         changes.push(index);
@@ -161,18 +193,34 @@ pub fn plan(report: &EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>
         }
     }
     for (direction, rule_ids, changes) in by_id {
-        steps.push(step(direction, StepKind::RevokeRules { rule_ids }, changes, None));
+        steps.push(step(
+            direction,
+            StepKind::RevokeRules { rule_ids },
+            changes,
+            None,
+        ));
     }
     for (direction, contents, changes) in by_content {
-        let note = Some("the record has no rule ids; revoking the exact permissions it added".to_owned());
-        steps.push(step(direction, StepKind::RevokePermissions { contents }, changes, note));
+        let note =
+            Some("the record has no rule ids; revoking the exact permissions it added".to_owned());
+        steps.push(step(
+            direction,
+            StepKind::RevokePermissions { contents },
+            changes,
+            note,
+        ));
     }
     steps
 }
 
 /// The most recent content of a rule, before `event_time`, that the policy accepted
 /// (approved, or below the threshold) and that was not itself reverted.
-pub fn last_accepted_content(history: &[RuleSnapshot], event_id: &str, event_time: &str, min_risk: RiskLevel) -> Option<(RuleContent, String)> {
+pub fn last_accepted_content(
+    history: &[RuleSnapshot],
+    event_id: &str,
+    event_time: &str,
+    min_risk: RiskLevel,
+) -> Option<(RuleContent, String)> {
     history
         .iter()
         .rev()

@@ -47,19 +47,32 @@ pub struct RuleSnapshot {
 /// The audit log: one record per CloudTrail event, with its rule changes.
 pub trait AuditLog: Send + Sync {
     /// Stores a new event record unless its `eventID` is already present (conditional write).
-    fn begin(&self, report: &EventReport, raw: &Value) -> impl Future<Output = Result<Begin, PortError>> + Send;
+    fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+    ) -> impl Future<Output = Result<Begin, PortError>> + Send;
 
     /// Replaces the outcome, reason and per-change actions of a stored record.
     fn complete(&self, report: &EventReport) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// Keeps a record that could not be processed.
-    fn record_invalid(&self, record: &InvalidRecord) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn record_invalid(
+        &self,
+        record: &InvalidRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// Every recorded change of one rule, oldest first.
-    fn rule_history(&self, rule_id: &str) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send;
+    fn rule_history(
+        &self,
+        rule_id: &str,
+    ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send;
 
     /// One stored event record.
-    fn event(&self, event_id: &str) -> impl Future<Output = Result<Option<EventReport>, PortError>> + Send;
+    fn event(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<EventReport>, PortError>> + Send;
 }
 
 /// A change to the allowlist, itself an audit record (who, when, what).
@@ -79,33 +92,57 @@ pub trait AllowlistStore: Send + Sync {
     fn entries(&self) -> impl Future<Output = Result<Vec<AllowEntry>, PortError>> + Send;
 
     /// Adds or replaces one entry.
-    fn put(&self, entry: &AllowEntry, change: &AllowlistChange) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn put(
+        &self,
+        entry: &AllowEntry,
+        change: &AllowlistChange,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// Removes one entry; `false` when it did not exist.
-    fn remove(&self, id: &str, change: &AllowlistChange) -> impl Future<Output = Result<bool, PortError>> + Send;
+    fn remove(
+        &self,
+        id: &str,
+        change: &AllowlistChange,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Carries out remediation steps against the cloud (or only reports them).
 pub trait Remediator: Send + Sync {
-    fn execute(&self, step: &RemediationStep) -> impl Future<Output = Result<StepResult, PortError>> + Send;
+    fn execute(
+        &self,
+        step: &RemediationStep,
+    ) -> impl Future<Output = Result<StepResult, PortError>> + Send;
 }
 
 /// Ports are used through shared references too (one store serving as audit log and
 /// allowlist), so a reference to a port is a port.
 impl<T: AuditLog> AuditLog for &T {
-    fn begin(&self, report: &EventReport, raw: &Value) -> impl Future<Output = Result<Begin, PortError>> + Send {
+    fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+    ) -> impl Future<Output = Result<Begin, PortError>> + Send {
         (**self).begin(report, raw)
     }
     fn complete(&self, report: &EventReport) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).complete(report)
     }
-    fn record_invalid(&self, record: &InvalidRecord) -> impl Future<Output = Result<(), PortError>> + Send {
+    fn record_invalid(
+        &self,
+        record: &InvalidRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).record_invalid(record)
     }
-    fn rule_history(&self, rule_id: &str) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
+    fn rule_history(
+        &self,
+        rule_id: &str,
+    ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
         (**self).rule_history(rule_id)
     }
-    fn event(&self, event_id: &str) -> impl Future<Output = Result<Option<EventReport>, PortError>> + Send {
+    fn event(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<EventReport>, PortError>> + Send {
         (**self).event(event_id)
     }
 }
@@ -114,16 +151,27 @@ impl<T: AllowlistStore> AllowlistStore for &T {
     fn entries(&self) -> impl Future<Output = Result<Vec<AllowEntry>, PortError>> + Send {
         (**self).entries()
     }
-    fn put(&self, entry: &AllowEntry, change: &AllowlistChange) -> impl Future<Output = Result<(), PortError>> + Send {
+    fn put(
+        &self,
+        entry: &AllowEntry,
+        change: &AllowlistChange,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).put(entry, change)
     }
-    fn remove(&self, id: &str, change: &AllowlistChange) -> impl Future<Output = Result<bool, PortError>> + Send {
+    fn remove(
+        &self,
+        id: &str,
+        change: &AllowlistChange,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
         (**self).remove(id, change)
     }
 }
 
 impl<T: Remediator> Remediator for &T {
-    fn execute(&self, step: &RemediationStep) -> impl Future<Output = Result<StepResult, PortError>> + Send {
+    fn execute(
+        &self,
+        step: &RemediationStep,
+    ) -> impl Future<Output = Result<StepResult, PortError>> + Send {
         (**self).execute(step)
     }
 }

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sgguard_core::decide::ChangeDecision;
-use sgguard_core::{Action, ChangeKind, ChangeSet, Decision, Direction, Outcome, Protocol, RiskLevel, RuleContent, Source, SourceKind};
+use sgguard_core::{
+    Action, ChangeKind, ChangeSet, Decision, Direction, Outcome, Protocol, RiskLevel, RuleContent,
+    Source, SourceKind,
+};
 
 /// Where a record came from: a file and its index there, or the Lambda event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +90,10 @@ impl ChangeReport {
             risk_reasons: decision.risk.reasons.clone(),
             approved_by: decision.approved_by.clone(),
             closest_entry: decision.closest_miss.as_ref().map(|(id, failures)| {
-                let failed: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.criterion, f.detail)).collect();
+                let failed: Vec<String> = failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.criterion, f.detail))
+                    .collect();
                 format!("{id} ({})", failed.join("; "))
             }),
             action: decision.action,
@@ -111,7 +117,9 @@ impl ChangeReport {
     /// Whether the rule was accepted by the policy in force when it was recorded: approved,
     /// or below the threshold that reverts.
     pub fn was_accepted(&self, min_risk: RiskLevel) -> bool {
-        self.kind.opens_access() && (self.approved_by.is_some() || (self.risk < min_risk && self.action != Action::Reverted))
+        self.kind.opens_access()
+            && (self.approved_by.is_some()
+                || (self.risk < min_risk && self.action != Action::Reverted))
     }
 }
 
@@ -133,23 +141,39 @@ impl EventReport {
             user_agent: meta.user_agent.clone(),
             outcome: decision.outcome,
             reason: decision.reason.clone(),
-            changes: decision.changes.iter().map(ChangeReport::from_decision).collect(),
+            changes: decision
+                .changes
+                .iter()
+                .map(ChangeReport::from_decision)
+                .collect(),
             origin: None,
         }
     }
 
     /// A report for a record that is not stored (skipped, or about to be marked invalid).
     pub fn bare(record: &Value, outcome: Outcome, reason: impl Into<String>) -> Self {
-        let text = |key: &str| record.get(key).and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_number().map(ToString::to_string)));
+        let text = |key: &str| {
+            record.get(key).and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_number().map(ToString::to_string))
+            })
+        };
         Self {
             event_id: text("eventID"),
             event_name: text("eventName"),
             event_time: text("eventTime"),
             account: text("recipientAccountId"),
             region: text("awsRegion"),
-            group_id: record.pointer("/requestParameters/groupId").and_then(Value::as_str).map(str::to_owned),
+            group_id: record
+                .pointer("/requestParameters/groupId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             group_name: None,
-            actor: record.pointer("/userIdentity/arn").and_then(Value::as_str).map(str::to_owned),
+            actor: record
+                .pointer("/userIdentity/arn")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             principal: None,
             source_ip: None,
             user_agent: None,

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use chrono::Utc;
 use serde_json::Value;
 use sgguard_core::event::RecordClass;
-use sgguard_core::{Action, Allowlist, ChangeKind, Direction, Outcome, Policy, classify_record, decide, normalize};
+use sgguard_core::{
+    Action, Allowlist, ChangeKind, Direction, Outcome, Policy, classify_record, decide, normalize,
+};
 
 use crate::error::Error;
 use crate::plan::{RemediationStep, plan};
@@ -25,7 +27,12 @@ pub struct Responder<A, L, R> {
 
 impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
     pub fn new(audit: A, allowlist: L, remediator: R, policy: Policy) -> Self {
-        Self { audit, allowlist, remediator, policy }
+        Self {
+            audit,
+            allowlist,
+            remediator,
+            policy,
+        }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -38,32 +45,67 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
 
     /// Handles one CloudTrail record. `Err` only when a port failed and the event must be
     /// delivered again (`is_retryable`) or could not even be kept as invalid.
-    pub async fn handle(&self, record: &Value, origin: Option<Origin>) -> Result<EventReport, Error> {
+    pub async fn handle(
+        &self,
+        record: &Value,
+        origin: Option<Origin>,
+    ) -> Result<EventReport, Error> {
         match classify_record(record) {
             RecordClass::Unrelated { event_name } => {
                 let name = event_name.unwrap_or_else(|| "no eventName".into());
                 let reason = format!("not an EC2 security-group call ({name})");
-                return Ok(EventReport::bare(record, Outcome::SkippedUnrelated, reason).with_origin(origin));
+                return Ok(EventReport::bare(record, Outcome::SkippedUnrelated, reason)
+                    .with_origin(origin));
             }
             RecordClass::FailedCall { error_code, .. } => {
                 let reason = format!("the call failed with {error_code}; it changed nothing");
-                return Ok(EventReport::bare(record, Outcome::SkippedFailedCall, reason).with_origin(origin));
+                return Ok(
+                    EventReport::bare(record, Outcome::SkippedFailedCall, reason)
+                        .with_origin(origin),
+                );
             }
             RecordClass::SecurityGroupCall { .. } => {}
         }
         let mut set = match normalize(record) {
             Ok(set) => set,
-            Err(err) => return self.keep_invalid(record.clone(), origin, err.to_string()).await,
+            Err(err) => {
+                return self
+                    .keep_invalid(record.clone(), origin, err.to_string())
+                    .await;
+            }
         };
         let histories = self.histories(&set).await?;
-        for change in set.changes.iter_mut().filter(|c| c.direction == Direction::Unknown) {
-            let known = change.rule_id.as_ref().and_then(|id| histories.get(id)).and_then(|h| h.iter().rev().map(|s| s.change.direction).find(|d| *d != Direction::Unknown));
+        for change in set
+            .changes
+            .iter_mut()
+            .filter(|c| c.direction == Direction::Unknown)
+        {
+            let known = change
+                .rule_id
+                .as_ref()
+                .and_then(|id| histories.get(id))
+                .and_then(|h| {
+                    h.iter()
+                        .rev()
+                        .map(|s| s.change.direction)
+                        .find(|d| *d != Direction::Unknown)
+                });
             if let Some(direction) = known {
                 change.direction = direction;
             }
         }
-        let allowlist = Allowlist::new(self.allowlist.entries().await.map_err(Error::Allowlist)?);
-        let decision = decide(&set, &allowlist, &self.policy, Utc::now());
+        // An allowlist that cannot be read must neither approve nor condemn: the event is
+        // still recorded, judged on risk alone, and nothing is reverted. Outages are retried.
+        let (entries, allowlist_error) = match self.allowlist.entries().await {
+            Ok(entries) => (entries, None),
+            Err(err) if err.is_retryable() => return Err(Error::Allowlist(err)),
+            Err(err) => (Vec::new(), Some(err)),
+        };
+        let mut decision = decide(&set, &Allowlist::new(entries), &self.policy, Utc::now());
+        if let Some(err) = allowlist_error {
+            tracing::error!(error = %err, "allowlist unusable; recording without acting");
+            hold_back(&mut decision, &err);
+        }
         let mut report = EventReport::from_decision(&set, &decision).with_origin(origin.clone());
         let steps = plan(&report, &histories, self.policy.min_risk);
         let prefix = match self.policy.mode {
@@ -72,7 +114,12 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         };
         annotate(&mut report, &steps, prefix);
 
-        match self.audit.begin(&report, record).await.map_err(Error::Audit)? {
+        match self
+            .audit
+            .begin(&report, record)
+            .await
+            .map_err(Error::Audit)?
+        {
             Begin::Inserted => {}
             Begin::Existing(stored) if stored.outcome == Outcome::Pending => {
                 tracing::info!(event_id = ?stored.event_id, "resuming an interrupted remediation");
@@ -101,7 +148,12 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
     }
 
     /// Keeps a record that cannot be processed, and reports it as `invalid`.
-    pub async fn keep_invalid(&self, raw: Value, origin: Option<Origin>, error: String) -> Result<EventReport, Error> {
+    pub async fn keep_invalid(
+        &self,
+        raw: Value,
+        origin: Option<Origin>,
+        error: String,
+    ) -> Result<EventReport, Error> {
         let report = invalid_report(&raw, origin.clone(), &error);
         let key = report.event_id.clone().unwrap_or_else(|| digest(&raw));
         let invalid = InvalidRecord {
@@ -111,15 +163,29 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             raw,
             received_at: sgguard_core::time::format_time(&Utc::now()),
         };
-        self.audit.record_invalid(&invalid).await.map_err(Error::Audit)?;
+        self.audit
+            .record_invalid(&invalid)
+            .await
+            .map_err(Error::Audit)?;
         Ok(report)
     }
 
-    async fn histories(&self, set: &sgguard_core::ChangeSet) -> Result<HashMap<String, Vec<RuleSnapshot>>, Error> {
+    async fn histories(
+        &self,
+        set: &sgguard_core::ChangeSet,
+    ) -> Result<HashMap<String, Vec<RuleSnapshot>>, Error> {
         let mut histories = HashMap::new();
-        for change in set.changes.iter().filter(|c| c.kind == ChangeKind::Modified) {
+        for change in set
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Modified)
+        {
             if let Some(rule_id) = &change.rule_id {
-                let history = self.audit.rule_history(rule_id).await.map_err(Error::Audit)?;
+                let history = self
+                    .audit
+                    .rule_history(rule_id)
+                    .await
+                    .map_err(Error::Audit)?;
                 histories.insert(rule_id.clone(), history);
             }
         }
@@ -128,7 +194,11 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
 
     /// Carries out the pending steps. A retryable failure leaves the record pending for
     /// the retry; a permanent one is recorded as `failed` on the changes it concerns.
-    async fn remediate(&self, report: &mut EventReport, histories: &HashMap<String, Vec<RuleSnapshot>>) -> Result<(), Error> {
+    async fn remediate(
+        &self,
+        report: &mut EventReport,
+        histories: &HashMap<String, Vec<RuleSnapshot>>,
+    ) -> Result<(), Error> {
         let steps = plan(report, histories, self.policy.min_risk);
         let mut gone = 0;
         for step in &steps {
@@ -140,7 +210,10 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                     (result.action(), format!("{step}: {}", result.detail))
                 }
                 Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
-                Err(err) => (Action::Failed, format!("{step}: failed: {}", error_chain(&err))),
+                Err(err) => (
+                    Action::Failed,
+                    format!("{step}: failed: {}", error_chain(&err)),
+                ),
             };
             for &index in &step.changes {
                 if let Some(change) = report.changes.get_mut(index) {
@@ -170,8 +243,17 @@ fn annotate(report: &mut EventReport, steps: &[RemediationStep], prefix: &str) {
 /// The outcome after remediation: the strongest action wins.
 fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, String) {
     let count = |action: Action| report.changes.iter().filter(|c| c.action == action).count();
-    let outcome = report.changes.iter().filter_map(|c| Outcome::from_action(c.action)).max().unwrap_or(Outcome::Recorded);
-    let (reverted, restored, failed) = (count(Action::Reverted), count(Action::Restored), count(Action::Failed));
+    let outcome = report
+        .changes
+        .iter()
+        .filter_map(|c| Outcome::from_action(c.action))
+        .max()
+        .unwrap_or(Outcome::Recorded);
+    let (reverted, restored, failed) = (
+        count(Action::Reverted),
+        count(Action::Restored),
+        count(Action::Failed),
+    );
     let mut parts = Vec::new();
     if reverted > 0 {
         parts.push(format!("reverted {reverted}"));
@@ -186,20 +268,56 @@ fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, Str
     if dry > 0 {
         parts.push(format!("dry run, would revert {dry}"));
     }
-    let mut reason = format!("{} unapproved rule(s) at or above {}", parts.join(", "), policy.min_risk);
+    let mut reason = format!(
+        "{} unapproved rule(s) at or above {}",
+        parts.join(", "),
+        policy.min_risk
+    );
     if gone > 0 {
         reason.push_str(&format!(" ({gone} already gone)"));
     }
     (outcome, reason)
 }
 
+/// Without a usable allowlist nothing unapproved can be told from approved: flag, never act.
+fn hold_back(decision: &mut sgguard_core::Decision, err: &crate::error::PortError) {
+    let mut held = 0;
+    for change in decision
+        .changes
+        .iter_mut()
+        .filter(|c| matches!(c.action, Action::Pending | Action::WouldRevert))
+    {
+        change.action = Action::Flagged;
+        held += 1;
+    }
+    if held > 0 || decision.outcome == Outcome::Flagged {
+        decision.outcome = Outcome::Flagged;
+    }
+    decision.reason = format!(
+        "allowlist unusable ({err}); recorded and flagged, nothing reverted: {}",
+        decision.reason
+    );
+}
+
 /// Turns pending actions into `would_revert`: the mode no longer allows acting.
 fn stand_down(report: &mut EventReport, policy: &Policy) {
-    for change in report.changes.iter_mut().filter(|c| c.action == Action::Pending) {
+    for change in report
+        .changes
+        .iter_mut()
+        .filter(|c| c.action == Action::Pending)
+    {
         change.action = Action::WouldRevert;
     }
-    report.outcome = report.changes.iter().filter_map(|c| Outcome::from_action(c.action)).max().unwrap_or(Outcome::Recorded);
-    report.reason = format!("pending enforcement not carried out: the responder now runs in {} mode", policy.mode);
+    report.outcome = report
+        .changes
+        .iter()
+        .filter_map(|c| Outcome::from_action(c.action))
+        .max()
+        .unwrap_or(Outcome::Recorded);
+    report.reason = format!(
+        "pending enforcement not carried out: the responder now runs in {} mode",
+        policy.mode
+    );
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -225,6 +343,8 @@ pub fn invalid_report(raw: &Value, origin: Option<Origin>, error: &str) -> Event
 /// A stable key for an invalid record that has no usable `eventID` (FNV-1a of its text).
 fn digest(raw: &Value) -> String {
     let text = raw.to_string();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("invalid-{hash:016x}")
 }

@@ -1338,3 +1338,57 @@ async fn a_retry_after_a_partial_remediation_settles_every_step() {
     assert_eq!(actions, [Action::Restored, Action::Reverted]);
     assert_eq!(stored(&store, "e-modify").await.outcome, Outcome::Reverted);
 }
+
+/// An allowlist store whose entries are invalid (a permanent error).
+struct BrokenAllowlist;
+
+impl AllowlistStore for BrokenAllowlist {
+    async fn entries(&self) -> Result<Vec<sgguard_core::AllowEntry>, PortError> {
+        Err(PortError::message(
+            "entry `x`: field `port`: is not a known field",
+        ))
+    }
+    async fn put(
+        &self,
+        _: &sgguard_core::AllowEntry,
+        _: &sgguard_responder::AllowlistChange,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn remove(
+        &self,
+        _: &str,
+        _: &sgguard_responder::AllowlistChange,
+    ) -> Result<bool, PortError> {
+        Ok(false)
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_allowlist_records_and_flags_but_never_reverts() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let remediator = Recorder::default();
+    let policy = Policy {
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let responder = Responder::new(&store, BrokenAllowlist, &remediator, policy);
+    let record = authorize("broken-allowlist", "2026-11-20T09:00:00Z")
+        .rule("sgr-0000000000000000b", "0.0.0.0/0", 22)
+        .build();
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Flagged, "{report:?}");
+    assert!(
+        report.reason.contains("allowlist unusable"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        remediator.steps().is_empty(),
+        "nothing is reverted without an allowlist"
+    );
+    assert!(
+        store.event("broken-allowlist").await.unwrap().is_some(),
+        "the event is still recorded"
+    );
+}

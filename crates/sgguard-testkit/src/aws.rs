@@ -9,13 +9,20 @@ pub fn endpoint(test: &str) -> Option<String> {
     match std::env::var("SGGUARD_TEST_AWS_ENDPOINT") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
-            #[allow(clippy::panic, reason = "a missing emulator under CI must fail, not skip")]
+            #[allow(
+                clippy::panic,
+                reason = "a missing emulator under CI must fail, not skip"
+            )]
             {
-                panic!("{test}: SGGUARD_TEST_AWS_ENDPOINT is not set under CI; run the tests with scripts/test")
+                panic!(
+                    "{test}: SGGUARD_TEST_AWS_ENDPOINT is not set under CI; run the tests with scripts/test"
+                )
             }
         }
         _ => {
-            eprintln!("skipping {test}: SGGUARD_TEST_AWS_ENDPOINT is not set (scripts/test starts the local AWS emulator)");
+            eprintln!(
+                "skipping {test}: SGGUARD_TEST_AWS_ENDPOINT is not set (scripts/test starts the local AWS emulator)"
+            );
             None
         }
     }
@@ -26,7 +33,13 @@ pub async fn config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "sgguard-tests"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "sgguard-tests",
+        ))
         .load()
         .await
 }

@@ -15,7 +15,10 @@ pub struct Caller {
 
 impl Caller {
     pub fn user(account: &str, name: &str) -> Self {
-        Self { arn: format!("arn:aws:iam::{account}:user/{name}"), role_arn: None }
+        Self {
+            arn: format!("arn:aws:iam::{account}:user/{name}"),
+            role_arn: None,
+        }
     }
 
     pub fn role(account: &str, role: &str, session: &str) -> Self {
@@ -31,13 +34,19 @@ impl Caller {
                 "type": "AssumedRole", "arn": self.arn, "accountId": account, "principalId": "AROAEXAMPLE:session",
                 "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role, "accountId": account}}
             }),
-            None => json!({"type": "IAMUser", "arn": self.arn, "accountId": account, "principalId": "AIDAEXAMPLE"}),
+            None => {
+                json!({"type": "IAMUser", "arn": self.arn, "accountId": account, "principalId": "AIDAEXAMPLE"})
+            }
         }
     }
 }
 
 fn items(values: Vec<Value>) -> Value {
-    if values.is_empty() { json!({}) } else { json!({ "items": values }) }
+    if values.is_empty() {
+        json!({})
+    } else {
+        json!({ "items": values })
+    }
 }
 
 /// `IpPermission` as CloudTrail records it in `requestParameters.ipPermissions.items`.
@@ -86,7 +95,15 @@ pub fn rule_json(rule: &SecurityGroupRule) -> Value {
 
 /// The common fields of a record.
 #[allow(clippy::too_many_arguments)]
-pub fn record(event_id: &str, event_name: &str, account: &str, region: &str, caller: &Caller, request: Value, response: Value) -> Value {
+pub fn record(
+    event_id: &str,
+    event_name: &str,
+    account: &str,
+    region: &str,
+    caller: &Caller,
+    request: Value,
+    response: Value,
+) -> Value {
     json!({
         "eventVersion": "1.09",
         "userIdentity": caller.identity(account),
@@ -110,8 +127,21 @@ pub fn record(event_id: &str, event_name: &str, account: &str, region: &str, cal
 
 /// An `AuthorizeSecurityGroupIngress`/`Egress` record from the call and what it returned.
 #[allow(clippy::too_many_arguments)]
-pub fn authorize(event_id: &str, egress: bool, account: &str, region: &str, caller: &Caller, group_id: &str, permissions: &[IpPermission], created: &[SecurityGroupRule]) -> Value {
-    let name = if egress { "AuthorizeSecurityGroupEgress" } else { "AuthorizeSecurityGroupIngress" };
+pub fn authorize(
+    event_id: &str,
+    egress: bool,
+    account: &str,
+    region: &str,
+    caller: &Caller,
+    group_id: &str,
+    permissions: &[IpPermission],
+    created: &[SecurityGroupRule],
+) -> Value {
+    let name = if egress {
+        "AuthorizeSecurityGroupEgress"
+    } else {
+        "AuthorizeSecurityGroupIngress"
+    };
     let request = json!({"groupId": group_id, "ipPermissions": items(permissions.iter().map(permission_json).collect())});
     let response = json!({"requestId": format!("req-{event_id}"), "_return": true, "securityGroupRuleSet": items(created.iter().map(rule_json).collect())});
     record(event_id, name, account, region, caller, request, response)
@@ -119,13 +149,29 @@ pub fn authorize(event_id: &str, egress: bool, account: &str, region: &str, call
 
 /// A `ModifySecurityGroupRules` record (PascalCase, as CloudTrail writes it).
 #[allow(clippy::too_many_arguments)]
-pub fn modify(event_id: &str, account: &str, region: &str, caller: &Caller, group_id: &str, rule_id: &str, content: Value) -> Value {
+pub fn modify(
+    event_id: &str,
+    account: &str,
+    region: &str,
+    caller: &Caller,
+    group_id: &str,
+    rule_id: &str,
+    content: Value,
+) -> Value {
     let request = json!({"ModifySecurityGroupRulesRequest": {
         "GroupId": group_id,
         "SecurityGroupRule": {"SecurityGroupRuleId": rule_id, "SecurityGroupRule": content}
     }});
     let response = json!({"ModifySecurityGroupRulesResponse": {"_return": true, "requestId": format!("req-{event_id}")}});
-    record(event_id, "ModifySecurityGroupRules", account, region, caller, request, response)
+    record(
+        event_id,
+        "ModifySecurityGroupRules",
+        account,
+        region,
+        caller,
+        request,
+        response,
+    )
 }
 
 /// The EventBridge envelope that delivers a record to the Lambda.

@@ -24,7 +24,10 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Invocation {
     Response(Value),
-    Error { error_type: String, error_message: String },
+    Error {
+        error_type: String,
+        error_message: String,
+    },
 }
 
 struct Pending {
@@ -52,7 +55,9 @@ pub struct RuntimeApi {
 
 impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeApi").field("addr", &self.addr).finish()
+        f.debug_struct("RuntimeApi")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -81,11 +86,19 @@ impl RuntimeApi {
                 let shared = server_shared.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| route(shared.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        Ok(Self { addr, sender, shared, next_id: AtomicUsize::new(0), server })
+        Ok(Self {
+            addr,
+            sender,
+            shared,
+            next_id: AtomicUsize::new(0),
+            server,
+        })
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
@@ -99,7 +112,11 @@ impl RuntimeApi {
         let request_id = format!("00000000-0000-4000-8000-{n:012}");
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Pending { request_id, payload, reply })
+            .send(Pending {
+                request_id,
+                payload,
+                reply,
+            })
             .map_err(|_| "the runtime API server has stopped".to_owned())?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(invocation)) => Ok(invocation),
@@ -137,11 +154,22 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     response
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn route(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let rest = path.strip_prefix("/2018-06-01/runtime/").unwrap_or_default().to_owned();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let rest = path
+        .strip_prefix("/2018-06-01/runtime/")
+        .unwrap_or_default()
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let parts: Vec<&str> = rest.split('/').collect();
     Ok(match (method, parts.as_slice()) {
         (Method::GET, ["invocation", "next"]) => next(&shared).await,
@@ -151,8 +179,21 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<F
         }
         (Method::POST, ["invocation", id, "error"]) => {
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-            answer(&shared, id, Invocation::Error { error_type: text("errorType"), error_message: text("errorMessage") })
+            let text = |key: &str| {
+                value
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            answer(
+                &shared,
+                id,
+                Invocation::Error {
+                    error_type: text("errorType"),
+                    error_message: text("errorMessage"),
+                },
+            )
         }
         (Method::POST, ["init", "error"]) => {
             if let Ok(mut slot) = shared.init_error.lock() {
@@ -182,8 +223,14 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
     let pairs = [
         ("lambda-runtime-aws-request-id", pending.request_id),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
-        ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:sgguard".to_owned()),
-        ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:sgguard".to_owned(),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned(),
+        ),
         ("content-type", "application/json".to_owned()),
     ];
     for (name, value) in pairs {
@@ -201,6 +248,9 @@ fn answer(shared: &Shared, id: &str, invocation: Invocation) -> Response<Full<By
             let _ = sender.send(invocation);
             reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}")
         }
-        None => reply(StatusCode::BAD_REQUEST, "{\"errorMessage\":\"unknown request id\"}"),
+        None => reply(
+            StatusCode::BAD_REQUEST,
+            "{\"errorMessage\":\"unknown request id\"}",
+        ),
     }
 }

@@ -8,7 +8,9 @@ use crate::Exit;
 use crate::store::{StoreArgs, StoreSpec};
 
 #[derive(Debug, Clone, Args)]
-#[command(after_help = "Examples:\n  sgguard init\n  sgguard init --store dynamodb --region eu-west-1\n  sgguard init --store dynamodb --endpoint-url http://127.0.0.1:5000")]
+#[command(
+    after_help = "Examples:\n  sgguard init\n  sgguard init --store dynamodb --region eu-west-1\n  sgguard init --store dynamodb --endpoint-url http://127.0.0.1:5000"
+)]
 pub struct InitArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -18,7 +20,11 @@ pub async fn init(args: &InitArgs) -> anyhow::Result<Exit> {
     match &args.store.store {
         StoreSpec::Sqlite(path) => {
             let store = SqliteStore::open(path)?;
-            println!("audit store {} ready (schema version {})", store.path(), store.schema_version()?);
+            println!(
+                "audit store {} ready (schema version {})",
+                store.path(),
+                store.schema_version()?
+            );
         }
         StoreSpec::DynamoDb => {
             let sdk = args.store.sdk().await;
@@ -26,7 +32,11 @@ pub async fn init(args: &InitArgs) -> anyhow::Result<Exit> {
             let names = args.store.table_names();
             let created = sgguard_aws::create_tables(&client, &names).await?;
             for table in [&names.audit, &names.allowlist] {
-                let state = if created.contains(table) { "created" } else { "already exists" };
+                let state = if created.contains(table) {
+                    "created"
+                } else {
+                    "already exists"
+                };
                 println!("table {table}: {state}");
             }
         }

@@ -26,13 +26,23 @@ pub struct PolicyArgs {
 
     /// A principal ARN that is the responder itself: its calls are recorded as `own_action`
     /// and never acted on. A role ARN covers its assumed-role sessions. Repeatable.
-    #[arg(long = "self-arn", value_name = "ARN", env = "SGGUARD_SELF_ARNS", value_delimiter = ',')]
+    #[arg(
+        long = "self-arn",
+        value_name = "ARN",
+        env = "SGGUARD_SELF_ARNS",
+        value_delimiter = ','
+    )]
     pub self_arns: Vec<String>,
 }
 
 impl Default for PolicyArgs {
     fn default() -> Self {
-        Self { mode: Mode::Audit, min_risk: RiskLevel::High, revert_egress: false, self_arns: Vec::new() }
+        Self {
+            mode: Mode::Audit,
+            min_risk: RiskLevel::High,
+            revert_egress: false,
+            self_arns: Vec::new(),
+        }
     }
 }
 
@@ -42,7 +52,12 @@ impl PolicyArgs {
             mode: self.mode,
             min_risk: self.min_risk,
             revert_egress: self.revert_egress,
-            self_arns: self.self_arns.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect(),
+            self_arns: self
+                .self_arns
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect(),
             ..Policy::default()
         }
     }

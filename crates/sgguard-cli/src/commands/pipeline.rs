@@ -24,7 +24,8 @@ pub struct PipelineRun {
 impl PipelineRun {
     /// 0, or 3 when some records were invalid (each has an `invalid` line).
     pub fn exit(&self) -> Exit {
-        if self.summary.count(Outcome::Invalid) > 0 || self.summary.count(Outcome::RevertFailed) > 0 {
+        if self.summary.count(Outcome::Invalid) > 0 || self.summary.count(Outcome::RevertFailed) > 0
+        {
             Exit::InvalidInput
         } else {
             Exit::Success
@@ -34,7 +35,11 @@ impl PipelineRun {
 
 /// `table` on a terminal, `json` when piped.
 pub fn default_format(format: Option<Format>) -> Format {
-    format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json })
+    format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    })
 }
 
 pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(
@@ -46,7 +51,8 @@ pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(
     let files = expand_paths(paths).context("cannot list the input paths")?;
     let mut records = Vec::new();
     for file in &files {
-        records.extend(read_file(file).with_context(|| format!("cannot read `{}`", file.display()))?);
+        records
+            .extend(read_file(file).with_context(|| format!("cannot read `{}`", file.display()))?);
     }
     let progress = progress_bar(records.len());
     let mut run = PipelineRun::default();
@@ -54,9 +60,17 @@ pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(
         let origin = input.origin.clone();
         let report = match input.record {
             Ok(record) => responder.handle(&record, Some(input.origin)).await,
-            Err(bad) => responder.keep_invalid(bad.raw, Some(input.origin), bad.message).await,
+            Err(bad) => {
+                responder
+                    .keep_invalid(bad.raw, Some(input.origin), bad.message)
+                    .await
+            }
         }
-        .map_err(|e| anyhow::Error::new(e).context(format!("{origin}: the event could not be finished; records after it were not processed")))?;
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "{origin}: the event could not be finished; records after it were not processed"
+            ))
+        })?;
         progress.inc(1);
         run.summary.add(report.outcome);
         if format == Format::Json {
@@ -80,7 +94,9 @@ fn progress_bar(total: usize) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
+    {
         bar.set_style(style);
     }
     bar

@@ -60,5 +60,11 @@ pub async fn replay(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<Pi
     };
     let remediator = AnyRemediator::ReportOnly(ReportOnlyRemediator);
     let responder = Responder::new(stores.audit, allowlist, remediator, args.policy.policy());
-    pipeline::run(&responder, &args.paths, pipeline::default_format(args.format), out).await
+    pipeline::run(
+        &responder,
+        &args.paths,
+        pipeline::default_format(args.format),
+        out,
+    )
+    .await
 }

@@ -66,5 +66,11 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
         AnyRemediator::Ec2(Box::new(Ec2Remediator::new(sdk)))
     };
     let responder = Responder::new(stores.audit, allowlist, remediator, args.policy.policy());
-    pipeline::run(&responder, &args.paths, pipeline::default_format(args.format), out).await
+    pipeline::run(
+        &responder,
+        &args.paths,
+        pipeline::default_format(args.format),
+        out,
+    )
+    .await
 }
