@@ -369,7 +369,7 @@ async fn table_format_prints_rows_and_the_summary() {
     assert!(text.contains("AuthorizeSecurityGroupIngress"), "{text}");
     let summary = text.lines().last().unwrap();
     assert!(
-        summary.starts_with("30 events read, 4 skipped (1 failed calls, 3 unrelated)"),
+        summary.starts_with("30 events read, 4 skipped (1 failed, 3 unrelated)"),
         "{summary}"
     );
     assert!(
