@@ -175,3 +175,94 @@ impl<T: Remediator> Remediator for &T {
         (**self).execute(step)
     }
 }
+
+/// Filters for reading the audit log (`sgguard audit`). All given filters must hold; each
+/// store maps a combination to its most selective index and applies [`AuditFilter::matches`]
+/// to what the index returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub group_id: Option<String>,
+    /// An exact actor or principal ARN, or a glob (`*`, `?`) over either.
+    pub actor: Option<String>,
+    pub rule_id: Option<String>,
+    pub event_id: Option<String>,
+    /// Any of these outcomes; empty means any.
+    pub outcomes: Vec<sgguard_core::Outcome>,
+    pub min_risk: Option<sgguard_core::RiskLevel>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: Option<usize>,
+}
+
+impl AuditFilter {
+    /// Whether `actor` is a glob rather than an exact ARN.
+    pub fn actor_is_glob(&self) -> bool {
+        self.actor
+            .as_deref()
+            .is_some_and(|a| a.contains(['*', '?']))
+    }
+
+    /// The final check every store applies, so both answer the same question.
+    pub fn matches(&self, report: &EventReport) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+        };
+        let group_ok = self.group_id.as_ref().is_none_or(|g| {
+            report.group_id.as_ref() == Some(g) || report.group_name.as_ref() == Some(g)
+        });
+        let actor_ok = self.actor.as_deref().is_none_or(|pattern| {
+            let glob = wildmatch::WildMatch::new(pattern);
+            [&report.actor, &report.principal]
+                .into_iter()
+                .flatten()
+                .any(|arn| arn == pattern || glob.matches(arn))
+        });
+        let rule_ok = self
+            .rule_id
+            .as_ref()
+            .is_none_or(|r| report.changes.iter().any(|c| c.rule_id.as_ref() == Some(r)));
+        let outcome_ok = self.outcomes.is_empty() || self.outcomes.contains(&report.outcome);
+        let risk_ok = self
+            .min_risk
+            .is_none_or(|min| report.changes.iter().any(|c| c.risk >= min));
+        let time = report
+            .event_time
+            .as_deref()
+            .and_then(sgguard_core::time::parse_event_time);
+        let since_ok = self.since.is_none_or(|s| time.is_some_and(|t| t >= s));
+        let until_ok = self.until.is_none_or(|u| time.is_some_and(|t| t <= u));
+        group_ok
+            && actor_ok
+            && rule_ok
+            && eq(&self.event_id, &report.event_id)
+            && outcome_ok
+            && risk_ok
+            && eq(&self.account, &report.account)
+            && eq(&self.region, &report.region)
+            && since_ok
+            && until_ok
+    }
+}
+
+/// Reading the audit log, for people (`sgguard audit`, `sgguard report`).
+pub trait AuditReader: Send + Sync {
+    /// Events matching `filter`, newest first, at most `filter.limit`.
+    fn query(
+        &self,
+        filter: &AuditFilter,
+    ) -> impl Future<Output = Result<Vec<EventReport>, PortError>> + Send;
+
+    /// The raw CloudTrail record of one event.
+    fn raw_event(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<Value>, PortError>> + Send;
+
+    /// Changes to the allowlist in a time range, newest first.
+    fn allowlist_changes(
+        &self,
+        filter: &AuditFilter,
+    ) -> impl Future<Output = Result<Vec<AllowlistChange>, PortError>> + Send;
+}
