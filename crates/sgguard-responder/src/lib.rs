@@ -16,7 +16,8 @@ pub use cache::{CachedAllowlist, StaticAllowlist};
 pub use error::{Error, PortError};
 pub use plan::{RemediationStep, StepKind, StepResult, StepStatus, last_accepted_content, plan};
 pub use ports::{
-    AllowlistChange, AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot,
+    AllowlistChange, AllowlistStore, AuditFilter, AuditLog, AuditReader, Begin, InvalidRecord,
+    Remediator, RuleSnapshot,
 };
 pub use report::{ChangeReport, EventReport, Origin};
 pub use respond::{Responder, invalid_report};
