@@ -85,6 +85,21 @@ impl Remediator for Ec2Remediator {
     async fn execute(&self, step: &RemediationStep) -> Result<StepResult, PortError> {
         Ok(self.execute_inner(step).await?)
     }
+
+    async fn rule_direction(
+        &self,
+        region: &str,
+        rule_id: &str,
+    ) -> Result<Option<Direction>, PortError> {
+        let rules = existing_rules(&self.client(region), &[rule_id.to_owned()]).await?;
+        Ok(rules.first().and_then(|r| r.is_egress()).map(|egress| {
+            if egress {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            }
+        }))
+    }
 }
 
 fn is_not_found(err: &Error) -> bool {

@@ -242,4 +242,10 @@ impl Remediator for AnyRemediator {
             Self::Ec2(e) => e.execute(step).await,
         }
     }
+    async fn rule_direction(&self, region: &str, rule_id: &str) -> Result<Option<sgguard_core::Direction>, PortError> {
+        match self {
+            Self::ReportOnly(r) => r.rule_direction(region, rule_id).await,
+            Self::Ec2(e) => e.rule_direction(region, rule_id).await,
+        }
+    }
 }

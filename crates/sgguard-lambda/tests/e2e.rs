@@ -583,3 +583,80 @@ async fn a_malformed_event_is_kept_and_not_retried() {
         "{report:#}"
     );
 }
+
+#[tokio::test]
+async fn a_modified_egress_rule_without_history_is_not_reverted_by_default() {
+    let Some(w) = world("a_modified_egress_rule_without_history_is_not_reverted_by_default").await
+    else {
+        return;
+    };
+    let app = w.group("app").await;
+    let created = w
+        .ec2
+        .authorize_security_group_egress()
+        .group_id(&app)
+        .ip_permissions(tcp(5432).ip_ranges(v4("10.0.0.0/16")).build())
+        .send()
+        .await
+        .unwrap()
+        .security_group_rules
+        .unwrap_or_default();
+    let rule = created[0].security_group_rule_id().unwrap().to_owned();
+    let wide = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ipv4("0.0.0.0/0")
+        .build();
+    w.ec2
+        .modify_security_group_rules()
+        .group_id(&app)
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&rule)
+                .security_group_rule(wide)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The audit log has never seen this rule: the record alone does not say it is egress.
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    let content =
+        json!({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"});
+    let report = function
+        .invoke(&cloudtrail::modify(
+            "e2e-egress-widen",
+            ACCOUNT,
+            REGION,
+            &Caller::user(ACCOUNT, "ops"),
+            &app,
+            &rule,
+            content,
+        ))
+        .await;
+    assert_eq!(
+        outcome(&report),
+        "flagged",
+        "egress is only flagged without --revert-egress: {report:#}"
+    );
+    assert_eq!(
+        report["changes"][0]["direction"], "egress",
+        "the direction was asked of EC2"
+    );
+    let rules = w
+        .ec2
+        .describe_security_group_rules()
+        .filters(
+            Filter::builder()
+                .name("security-group-rule-id")
+                .values(&rule)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .security_group_rules
+        .unwrap_or_default();
+    assert_eq!(rules.len(), 1, "the egress rule is left in place");
+}

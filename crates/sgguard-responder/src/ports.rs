@@ -112,6 +112,17 @@ pub trait Remediator: Send + Sync {
         &self,
         step: &RemediationStep,
     ) -> impl Future<Output = Result<StepResult, PortError>> + Send;
+
+    /// Whether a rule is ingress or egress, for a modified rule with no recorded history
+    /// (the `ModifySecurityGroupRules` record does not say). `None` when unknown.
+    fn rule_direction(
+        &self,
+        region: &str,
+        rule_id: &str,
+    ) -> impl Future<Output = Result<Option<sgguard_core::Direction>, PortError>> + Send {
+        let _ = (region, rule_id);
+        async { Ok(None) }
+    }
 }
 
 /// Ports are used through shared references too (one store serving as audit log and
@@ -173,6 +184,13 @@ impl<T: Remediator> Remediator for &T {
         step: &RemediationStep,
     ) -> impl Future<Output = Result<StepResult, PortError>> + Send {
         (**self).execute(step)
+    }
+    fn rule_direction(
+        &self,
+        region: &str,
+        rule_id: &str,
+    ) -> impl Future<Output = Result<Option<sgguard_core::Direction>, PortError>> + Send {
+        (**self).rule_direction(region, rule_id)
     }
 }
 

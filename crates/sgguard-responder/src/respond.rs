@@ -90,8 +90,22 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                         .map(|s| s.change.direction)
                         .find(|d| *d != Direction::Unknown)
                 });
-            if let Some(direction) = known {
-                change.direction = direction;
+            match (known, &change.rule_id) {
+                (Some(direction), _) => change.direction = direction,
+                // Never seen before: under enforce, ask EC2 rather than guess, so an egress
+                // rule is not reverted without --revert-egress.
+                (None, Some(rule_id)) if self.policy.mode == sgguard_core::Mode::Enforce => {
+                    let region = &set.meta.region;
+                    let found = self
+                        .remediator
+                        .rule_direction(region, rule_id)
+                        .await
+                        .map_err(Error::Remediation)?;
+                    if let Some(direction) = found {
+                        change.direction = direction;
+                    }
+                }
+                _ => {}
             }
         }
         // An allowlist that cannot be read must neither approve nor condemn: the event is
