@@ -12,6 +12,10 @@ use sgguard_responder::{AllowlistChange, AllowlistStore, PortError};
 
 use crate::error::Error;
 
+/// Entries per `TransactWriteItems` call in [`AllowlistStore::put_many`]: each takes two
+/// of the 100 items a transaction may hold (the entry, and its change-log item).
+pub const MAX_ENTRIES_PER_TRANSACTION: usize = 50;
+
 /// The allowlist table, and the audit table that records its changes.
 #[derive(Debug, Clone)]
 pub struct DynamoAllowlist {
@@ -37,6 +41,16 @@ struct ChangeLogItem<'a> {
     ts: String,
 }
 
+/// A key part no other change-log item written by this process, or (with overwhelming
+/// likelihood) any other, uses, sorting in the order the changes were made: the clock in
+/// nanoseconds, then the process id and a counter.
+fn change_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!("{nanos:020}-{}-{n:010}", std::process::id())
+}
+
 impl DynamoAllowlist {
     pub fn new(client: Client, table: impl Into<String>, audit_table: impl Into<String>) -> Self {
         Self {
@@ -50,7 +64,10 @@ impl DynamoAllowlist {
         let day = change.at.get(..10).unwrap_or(&change.at).to_owned();
         let item = ChangeLogItem {
             pk: format!("ALLOWLIST#{}", change.entry_id),
-            sk: format!("CHANGE#{}#{}", change.at, change.action),
+            // `at` is whole seconds: the unique part keeps two changes of one entry in the
+            // same second (an add and a quick fix, two imports) from overwriting each other,
+            // and orders them as they were made.
+            sk: format!("CHANGE#{}#{}#{}", change.at, change_suffix(), change.action),
             kind: "allowlist",
             at: &change.at,
             by: &change.by,
@@ -125,7 +142,7 @@ impl DynamoAllowlist {
         Ok(entries)
     }
 
-    async fn put_inner(&self, entry: &AllowEntry, change: &AllowlistChange) -> Result<(), Error> {
+    fn entry_item(&self, entry: &AllowEntry) -> Result<TransactWriteItem, Error> {
         let item = serde_dynamo::aws_sdk_dynamodb_1::to_item(EntrySpec::from(entry)).map_err(
             |source| Error::Mapping {
                 what: format!("allowlist entry `{}`", entry.id),
@@ -137,16 +154,76 @@ impl DynamoAllowlist {
             .set_item(Some(item))
             .build()
             .map_err(Error::build)?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            self.log_item(change)?,
-        ];
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn put_inner(&self, entry: &AllowEntry, change: &AllowlistChange) -> Result<(), Error> {
+        let items = vec![self.entry_item(entry)?, self.log_item(change)?];
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
             .await
             .map_err(|e| Error::from_sdk("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// Writes entries with their change records in `TransactWriteItems` calls of at most
+    /// [`MAX_ENTRIES_PER_TRANSACTION`] entries (two items each: the entry and its change-log
+    /// item, within DynamoDB's limit of 100 items per transaction).
+    ///
+    /// Up to that many entries the write is atomic: all or nothing. Beyond one transaction
+    /// DynamoDB offers no atomicity, so the entries are applied transaction by transaction,
+    /// in order; every item is built (and the caller has validated every entry) before the
+    /// first call, so only a service failure can stop it part-way, and then the error
+    /// ([`Error::PartialWrite`]) says how many entries were written. Writing the same
+    /// entries again is harmless: a put replaces the entry with the same content.
+    async fn put_many_inner(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> Result<(), Error> {
+        if entries.len() != changes.len() {
+            return Err(Error::Inconsistent(format!(
+                "put_many needs one change record per entry ({} entries, {} changes)",
+                entries.len(),
+                changes.len()
+            )));
+        }
+        let mut transactions = Vec::new();
+        for (chunk, logs) in entries
+            .chunks(MAX_ENTRIES_PER_TRANSACTION)
+            .zip(changes.chunks(MAX_ENTRIES_PER_TRANSACTION))
+        {
+            let mut items = Vec::with_capacity(chunk.len() * 2);
+            for (entry, change) in chunk.iter().zip(logs) {
+                items.push(self.entry_item(entry)?);
+                items.push(self.log_item(change)?);
+            }
+            transactions.push((chunk.len(), items));
+        }
+        let mut written = 0;
+        for (count, items) in transactions {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("TransactWriteItems", e));
+            match result {
+                Ok(_) => written += count,
+                Err(err) if written == 0 => return Err(err),
+                Err(err) => {
+                    return Err(Error::PartialWrite {
+                        written,
+                        total: entries.len(),
+                        per_transaction: MAX_ENTRIES_PER_TRANSACTION,
+                        source: Box::new(err),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -193,5 +270,15 @@ impl AllowlistStore for DynamoAllowlist {
 
     async fn remove(&self, id: &str, change: &AllowlistChange) -> Result<bool, PortError> {
         Ok(self.remove_inner(id, change).await?)
+    }
+
+    /// Atomic up to [`MAX_ENTRIES_PER_TRANSACTION`] entries; beyond that, applied one
+    /// transaction at a time (see `put_many_inner`).
+    async fn put_many(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> Result<(), PortError> {
+        Ok(self.put_many_inner(entries, changes).await?)
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sgguard_core::RiskLevel;
@@ -15,6 +15,9 @@ use sgguard_responder::{
 };
 
 use crate::error::Error;
+
+mod reader;
+pub use reader::{AccessPath, DEFAULT_QUERY_DAYS};
 
 /// DynamoDB allows 100 items in one transaction; one is the event item.
 const MAX_CHANGES_PER_TRANSACTION: usize = 99;
@@ -105,18 +108,6 @@ struct InvalidItem {
     ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
-}
-
-/// Filters for [`DynamoAuditLog::query_events`]; the most selective key picks the index.
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    pub group_id: Option<String>,
-    pub actor: Option<String>,
-    pub outcome: Option<String>,
-    pub account_region: Option<(String, String)>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub limit: Option<usize>,
 }
 
 fn event_pk(event_id: &str) -> String {
@@ -373,7 +364,9 @@ impl DynamoAuditLog {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(event_id)))
             .key("sk", AttributeValue::S("EVENT".into()))
-            .projection_expression("raw")
+            // RAW is a reserved word in DynamoDB expressions.
+            .projection_expression("#raw")
+            .expression_attribute_names("#raw", "raw")
             .send()
             .await
             .map_err(|e| Error::from_sdk("GetItem", e))?;
@@ -483,112 +476,6 @@ impl DynamoAuditLog {
             items.truncate(limit);
         }
         Ok(items)
-    }
-
-    /// Events matching `query`, newest first, each through one index `Query` (by-day and
-    /// by-outcome-day walk the days of the range, newest first).
-    pub async fn query_events(&self, query: &AuditQuery) -> Result<Vec<EventReport>, Error> {
-        let since = query.since.map(|t| format_time(&t));
-        let until = query.until.map(|t| format_time(&t));
-        let limit = query.limit;
-        let mut items = Vec::new();
-        let keyed = match (&query.group_id, &query.actor) {
-            (Some(group), _) => Some(("by-group", "group_key", group.clone())),
-            (None, Some(actor)) => Some(("by-actor", "actor_key", actor.clone())),
-            _ => None,
-        };
-        if let Some((index, key, value)) = keyed {
-            items = self
-                .query_index(
-                    index,
-                    key,
-                    &value,
-                    since.as_deref(),
-                    until.as_deref(),
-                    false,
-                    None,
-                )
-                .await?;
-        } else {
-            let end = query.until.unwrap_or_else(Utc::now);
-            let start = query.since.unwrap_or(end - chrono::Duration::days(30));
-            let mut day = end.date_naive();
-            while day >= start.date_naive() {
-                let day_text = day.format("%Y-%m-%d").to_string();
-                let (index, key, value) = match (&query.outcome, &query.account_region) {
-                    (Some(outcome), _) => (
-                        "by-outcome-day",
-                        "outcome_day",
-                        format!("{outcome}#{day_text}"),
-                    ),
-                    (None, Some((account, region))) => (
-                        "by-scope-day",
-                        "scope_day",
-                        format!("{account}#{region}#{day_text}"),
-                    ),
-                    (None, None) => ("by-day", "day", day_text),
-                };
-                items.extend(
-                    self.query_index(
-                        index,
-                        key,
-                        &value,
-                        since.as_deref(),
-                        until.as_deref(),
-                        false,
-                        None,
-                    )
-                    .await?,
-                );
-                if limit.is_some_and(|l| items.len() >= l) {
-                    break;
-                }
-                let Some(previous) = day.pred_opt() else {
-                    break;
-                };
-                day = previous;
-            }
-        }
-        let mut reports = Vec::new();
-        for item in items {
-            if item
-                .get("sk")
-                .and_then(|v| v.as_s().ok())
-                .is_some_and(|sk| sk != "EVENT")
-            {
-                continue;
-            }
-            let event: EventItem =
-                serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| {
-                    Error::Mapping {
-                        what: "event".into(),
-                        source,
-                    }
-                })?;
-            let report: EventReport =
-                serde_json::from_str(&event.report).map_err(|source| Error::Json {
-                    what: format!("event {}", event.event_id),
-                    source,
-                })?;
-            let matches = query
-                .outcome
-                .as_deref()
-                .is_none_or(|o| report.outcome.as_str() == o)
-                && query
-                    .actor
-                    .as_deref()
-                    .is_none_or(|a| report.actor.as_deref() == Some(a))
-                && query.account_region.as_ref().is_none_or(|(a, r)| {
-                    report.account.as_deref() == Some(a) && report.region.as_deref() == Some(r)
-                });
-            if matches {
-                reports.push(report);
-            }
-            if limit.is_some_and(|l| reports.len() >= l) {
-                break;
-            }
-        }
-        Ok(reports)
     }
 }
 

@@ -32,6 +32,18 @@ pub enum Error {
     Build(#[source] aws_sdk_dynamodb::error::BuildError),
     #[error("the table is inconsistent: {0}")]
     Inconsistent(String),
+    /// An import larger than one transaction failed part-way: the first `written` entries
+    /// (whole transactions) are stored, the rest are not.
+    #[error(
+        "{source}; {written} of {total} entries were already written (one DynamoDB transaction holds at most {per_transaction}); importing the same file again finishes the job"
+    )]
+    PartialWrite {
+        written: usize,
+        total: usize,
+        per_transaction: usize,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// Error codes that say "try again later".

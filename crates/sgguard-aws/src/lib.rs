@@ -9,8 +9,8 @@ mod ec2;
 mod error;
 pub mod schema;
 
-pub use allowlist::DynamoAllowlist;
-pub use audit::{AuditQuery, DynamoAuditLog};
+pub use allowlist::{DynamoAllowlist, MAX_ENTRIES_PER_TRANSACTION};
+pub use audit::{AccessPath as AuditAccessPath, DEFAULT_QUERY_DAYS, DynamoAuditLog};
 pub use ec2::Ec2Remediator;
 pub use error::Error;
 pub use schema::{TableNames, create_tables};

@@ -3,7 +3,7 @@
 //!
 //! Audit table (`pk`, `sk`): an event item `EVENT#<eventID>` / `EVENT`, its rule changes
 //! `EVENT#<eventID>` / `CHANGE#<nnn>`, invalid records `INVALID#<key>` / `INVALID`, and
-//! allowlist changes `ALLOWLIST#<id>` / `CHANGE#<time>`. Every index sorts on `ts`
+//! allowlist changes `ALLOWLIST#<id>` / `CHANGE#<time>#<unique>#<action>`. Every index sorts on `ts`
 //! (`<eventTime>#<eventID>[#<nnn>]`), so each query below is a `Query` over a time range:
 //!
 //! | question                         | index            | partition key            |

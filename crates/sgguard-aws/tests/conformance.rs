@@ -50,3 +50,20 @@ async fn dynamo_allowlist_conforms_to_the_allowlist_contract() {
     conformance::allowlist_store(&store).await;
     conformance::allowlist_store(&store).await;
 }
+
+#[tokio::test]
+async fn dynamo_audit_log_conforms_to_the_audit_query_contract() {
+    let Some((client, names)) =
+        tables("dynamo_audit_log_conforms_to_the_audit_query_contract").await
+    else {
+        return;
+    };
+    let log = DynamoAuditLog::new(client.clone(), &names.audit);
+    // On a table that also holds the audit log suite's events, twice.
+    conformance::audit_log(&log).await;
+    conformance::audit_reader(&log).await;
+    conformance::audit_reader(&log).await;
+    let allowlist = DynamoAllowlist::new(client, &names.allowlist, &names.audit);
+    conformance::allowlist_changes(&log, &allowlist).await;
+    conformance::allowlist_changes(&log, &allowlist).await;
+}

@@ -2,16 +2,21 @@
 //! arguments, so tests call them directly; `main.rs` only parses and dispatches.
 
 pub mod commands;
+pub mod identity;
 pub mod input;
 pub mod output;
+pub mod report;
 pub mod store;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use commands::allow::{AllowArgs, AllowCommand};
+pub use commands::audit::{AuditArgs, AuditCommand, AuditFormat, AuditKind, audit};
 pub use commands::pipeline::PipelineRun;
 pub use commands::replay::{ReplayArgs, replay};
+pub use commands::report::{ReportArgs, ReportRun};
 pub use commands::respond::{RespondArgs, respond};
 pub use commands::{PolicyArgs, init::InitArgs};
 
@@ -42,8 +47,14 @@ Examples:
   sgguard replay examples/events --allowlist examples/allowlist.toml
   sgguard replay --format json cloudtrail/2026/11/ > decisions.jsonl
   zcat log.json.gz | sgguard replay -
-  sgguard respond --mode enforce --store dynamodb --region eu-west-1 event.json
-  sgguard init --store dynamodb --region eu-west-1";
+  sgguard respond --mode enforce --store dynamodb --aws-region eu-west-1 event.json
+  sgguard init --store dynamodb --aws-region eu-west-1
+  sgguard audit --group sg-0a1b2c3d4e5f60718 --min-risk critical --since 7d
+  sgguard audit show b61e6ba5-3682-4dd6-b804-69b84b2d451c
+  sgguard report --since 30d --html report.html
+  sgguard allow add office-ssh --owner netops@example.com --reason NET-123 --expires 90d \\
+      --protocol tcp --ports 22 --cidr 203.0.113.0/24
+  sgguard allow check --group sg-0123456789abcdef0 --protocol tcp --ports 22 --source 0.0.0.0/0";
 
 #[derive(Debug, Parser)]
 #[command(name = "sgguard", version, about = ABOUT, after_help = EXAMPLES)]
@@ -64,6 +75,14 @@ pub enum Command {
     Respond(RespondArgs),
     /// Create (or migrate) the audit store: the SQLite file, or the DynamoDB tables.
     Init(InitArgs),
+    /// Manage the allowlist: list, add, remove, import, export, and check which entry approves a rule.
+    Allow(Box<AllowArgs>),
+    /// Query the audit trail: events by group, actor, rule, outcome, risk, scope and time;
+    /// `show` one event; the history of one `rule`.
+    Audit(Box<AuditArgs>),
+    /// Write a self-contained HTML report of a time window: outcomes, a timeline, top actors
+    /// and groups, the riskiest open findings and every revert.
+    Report(ReportArgs),
 }
 
 /// Runs one parsed command line.
@@ -80,6 +99,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(run.exit())
         }
         Command::Init(args) => commands::init::init(&args).await,
+        Command::Allow(args) => {
+            let mut stdout = std::io::stdout().lock();
+            commands::allow::allow(&args, &mut stdout).await
+        }
+        Command::Audit(args) => {
+            let mut stdout = std::io::stdout().lock();
+            audit(&args, &mut stdout).await
+        }
+        Command::Report(args) => commands::report::run(&args).await,
     }
 }
 
@@ -96,4 +124,11 @@ pub fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Whether an error is only the reader of stdout going away (`| head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sgguard_cli::{Cli, run};
+use sgguard_cli::{Cli, Exit, run};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -9,9 +9,11 @@ async fn main() -> ExitCode {
     sgguard_cli::init_tracing(cli.verbose);
     match run(cli).await {
         Ok(exit) => exit.into(),
+        // `sgguard audit | head`: the reader has what it wanted.
+        Err(err) if sgguard_cli::is_broken_pipe(&err) => Exit::Success.into(),
         Err(err) => {
             eprintln!("error: {err:#}");
-            sgguard_cli::Exit::Failure.into()
+            Exit::Failure.into()
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn write_json(out: &mut dyn Write, report: &EventReport) -> io::Result<()> {
     writeln!(out)
 }
 
-fn risk_color(risk: RiskLevel) -> Option<Color> {
+pub fn risk_color(risk: RiskLevel) -> Option<Color> {
     match risk {
         RiskLevel::Critical => Some(Color::Red),
         RiskLevel::High => Some(Color::Magenta),
@@ -32,7 +32,7 @@ fn risk_color(risk: RiskLevel) -> Option<Color> {
     }
 }
 
-fn outcome_color(outcome: Outcome) -> Option<Color> {
+pub fn outcome_color(outcome: Outcome) -> Option<Color> {
     match outcome {
         Outcome::RevertFailed | Outcome::Invalid => Some(Color::Red),
         Outcome::WouldRevert | Outcome::Reverted | Outcome::Restored | Outcome::Pending => {
@@ -58,7 +58,8 @@ pub fn short_actor(actor: &str) -> String {
     }
 }
 
-fn change_line(change: &ChangeReport) -> String {
+/// One change in a line: `added ingress tcp 22 from 0.0.0.0/0  [critical] would revert`.
+pub fn change_line(change: &ChangeReport) -> String {
     let ports = match (change.from_port, change.to_port) {
         (Some(a), Some(b)) if a == b && a >= 0 => format!(" {a}"),
         (Some(a), Some(b)) if a >= 0 => format!(" {a}-{b}"),

@@ -79,7 +79,8 @@ pub struct StoreArgs {
     pub endpoint_url: Option<String>,
 
     /// AWS region of the tables (and of EC2 calls without a region of their own).
-    #[arg(long, env = "AWS_REGION")]
+    /// Named `--aws-region` because `--region` is a filter or criterion in some commands.
+    #[arg(long = "aws-region", value_name = "REGION", env = "AWS_REGION")]
     pub region: Option<String>,
 }
 
@@ -130,7 +131,7 @@ impl StoreArgs {
                 let sdk = self.sdk().await;
                 if sdk.region().is_none() {
                     anyhow::bail!(
-                        "`--store dynamodb` needs a region: pass `--region` or set AWS_REGION"
+                        "`--store dynamodb` needs a region: pass `--aws-region` or set AWS_REGION"
                     );
                 }
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
@@ -196,6 +197,37 @@ impl AuditLog for AnyAudit {
     }
 }
 
+impl sgguard_responder::AuditReader for AnyAudit {
+    async fn query(
+        &self,
+        filter: &sgguard_responder::AuditFilter,
+    ) -> Result<Vec<EventReport>, PortError> {
+        match self {
+            Self::Sqlite(s) => sgguard_responder::AuditReader::query(s.as_ref(), filter).await,
+            Self::Dynamo(d) => sgguard_responder::AuditReader::query(d, filter).await,
+        }
+    }
+    async fn raw_event(&self, event_id: &str) -> Result<Option<Value>, PortError> {
+        match self {
+            Self::Sqlite(s) => {
+                sgguard_responder::AuditReader::raw_event(s.as_ref(), event_id).await
+            }
+            Self::Dynamo(d) => sgguard_responder::AuditReader::raw_event(d, event_id).await,
+        }
+    }
+    async fn allowlist_changes(
+        &self,
+        filter: &sgguard_responder::AuditFilter,
+    ) -> Result<Vec<AllowlistChange>, PortError> {
+        match self {
+            Self::Sqlite(s) => {
+                sgguard_responder::AuditReader::allowlist_changes(s.as_ref(), filter).await
+            }
+            Self::Dynamo(d) => sgguard_responder::AuditReader::allowlist_changes(d, filter).await,
+        }
+    }
+}
+
 /// The allowlist of either store, or a file.
 #[derive(Debug, Clone)]
 pub enum AnyAllowlist {
@@ -226,6 +258,17 @@ impl AllowlistStore for AnyAllowlist {
             Self::File(f) => f.remove(id, change).await,
         }
     }
+    async fn put_many(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> Result<(), PortError> {
+        match self {
+            Self::Sqlite(s) => s.put_many(entries, changes).await,
+            Self::Dynamo(d) => d.put_many(entries, changes).await,
+            Self::File(f) => f.put_many(entries, changes).await,
+        }
+    }
 }
 
 /// EC2 for `respond`, or only reporting (`replay`, `respond --dry-run`).
@@ -242,7 +285,11 @@ impl Remediator for AnyRemediator {
             Self::Ec2(e) => e.execute(step).await,
         }
     }
-    async fn rule_direction(&self, region: &str, rule_id: &str) -> Result<Option<sgguard_core::Direction>, PortError> {
+    async fn rule_direction(
+        &self,
+        region: &str,
+        rule_id: &str,
+    ) -> Result<Option<sgguard_core::Direction>, PortError> {
         match self {
             Self::ReportOnly(r) => r.rule_direction(region, rule_id).await,
             Self::Ec2(e) => e.rule_direction(region, rule_id).await,

@@ -330,7 +330,7 @@ fn init_creates_the_dynamodb_tables_idempotently() {
             "init",
             "--store",
             "dynamodb",
-            "--region",
+            "--aws-region",
             "us-east-1",
             "--endpoint-url",
             &endpoint,

@@ -2,6 +2,7 @@
 //! and migrated by the program) and a remediator that only reports what it would do.
 
 mod error;
+mod query;
 mod remediate;
 mod schema;
 mod store;

@@ -69,7 +69,7 @@ impl SqliteStore {
             .query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>, Error> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, Error> {
         self.conn.lock().map_err(|_| Error::Poisoned)
     }
 
@@ -298,6 +298,31 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Every entry and its change record in one transaction: all or nothing.
+    fn put_many_sync(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> Result<(), Error> {
+        let texts = entries
+            .iter()
+            .map(|entry| allowlist::to_toml(std::slice::from_ref(entry)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        for (entry, text) in entries.iter().zip(&texts) {
+            tx.execute(
+                "INSERT INTO allowlist (id, entry) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
+                params![entry.id, text],
+            )?;
+        }
+        for change in changes {
+            log_change(&tx, change)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn remove_sync(&self, id: &str, change: &AllowlistChange) -> Result<bool, Error> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
@@ -415,5 +440,20 @@ impl AllowlistStore for SqliteStore {
 
     async fn remove(&self, id: &str, change: &AllowlistChange) -> Result<bool, PortError> {
         Ok(self.remove_sync(id, change)?)
+    }
+
+    async fn put_many(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> Result<(), PortError> {
+        if entries.len() != changes.len() {
+            return Err(PortError::message(format!(
+                "put_many needs one change record per entry ({} entries, {} changes)",
+                entries.len(),
+                changes.len()
+            )));
+        }
+        Ok(self.put_many_sync(entries, changes)?)
     }
 }

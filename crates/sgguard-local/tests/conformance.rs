@@ -27,3 +27,21 @@ async fn an_on_disk_store_conforms_too() {
     conformance::audit_log(&store).await;
     conformance::allowlist_store(&store).await;
 }
+
+#[tokio::test]
+async fn sqlite_store_conforms_to_the_audit_query_contract() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    conformance::audit_reader(&store).await;
+    conformance::audit_reader(&store).await;
+    conformance::allowlist_changes(&store, &store).await;
+    conformance::allowlist_changes(&store, &store).await;
+}
+
+#[tokio::test]
+async fn an_on_disk_store_answers_queries_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("audit.db")).unwrap();
+    conformance::audit_log(&store).await;
+    conformance::audit_reader(&store).await;
+    conformance::allowlist_changes(&store, &store).await;
+}

@@ -64,6 +64,15 @@ impl<S: AllowlistStore> AllowlistStore for CachedAllowlist<S> {
         self.store(None);
         self.inner.remove(id, change).await
     }
+
+    async fn put_many(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> Result<(), PortError> {
+        self.store(None);
+        self.inner.put_many(entries, changes).await
+    }
 }
 
 /// A fixed allowlist, e.g. loaded from a TOML file for `replay --allowlist`. Read-only.
@@ -90,6 +99,12 @@ impl AllowlistStore for StaticAllowlist {
     }
 
     async fn remove(&self, _: &str, _: &AllowlistChange) -> Result<bool, PortError> {
+        Err(PortError::message(
+            "a file allowlist is read-only; edit the file instead",
+        ))
+    }
+
+    async fn put_many(&self, _: &[AllowEntry], _: &[AllowlistChange]) -> Result<(), PortError> {
         Err(PortError::message(
             "a file allowlist is read-only; edit the file instead",
         ))

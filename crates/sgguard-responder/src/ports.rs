@@ -80,7 +80,7 @@ pub trait AuditLog: Send + Sync {
 pub struct AllowlistChange {
     pub at: String,
     pub by: String,
-    /// `add`, `remove` or `import`.
+    /// `add`, `replace`, `remove` or `import`.
     pub action: String,
     pub entry_id: String,
     pub detail: String,
@@ -104,6 +104,17 @@ pub trait AllowlistStore: Send + Sync {
         id: &str,
         change: &AllowlistChange,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Adds or replaces several entries with their change records (`changes` go with
+    /// `entries`, in order), atomically where the store can: all of them or none. The
+    /// caller validates everything before calling. DynamoDB limits one transaction to 100
+    /// items (50 entries with their change records); a larger set is written transaction
+    /// by transaction, see `DynamoAllowlist`.
+    fn put_many(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Carries out remediation steps against the cloud (or only reports them).
@@ -175,6 +186,13 @@ impl<T: AllowlistStore> AllowlistStore for &T {
         change: &AllowlistChange,
     ) -> impl Future<Output = Result<bool, PortError>> + Send {
         (**self).remove(id, change)
+    }
+    fn put_many(
+        &self,
+        entries: &[AllowEntry],
+        changes: &[AllowlistChange],
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).put_many(entries, changes)
     }
 }
 
@@ -261,6 +279,19 @@ impl AuditFilter {
             && eq(&self.region, &report.region)
             && since_ok
             && until_ok
+    }
+
+    /// The final check on an allowlist change (`sgguard audit --kind allowlist`): `actor`
+    /// (exact or glob) against who made it, `since`/`until` against when. The other filters
+    /// describe events and do not apply.
+    pub fn matches_change(&self, change: &AllowlistChange) -> bool {
+        let by_ok = self.actor.as_deref().is_none_or(|pattern| {
+            change.by == pattern || wildmatch::WildMatch::new(pattern).matches(&change.by)
+        });
+        let time = sgguard_core::time::parse_event_time(&change.at);
+        let since_ok = self.since.is_none_or(|s| time.is_some_and(|t| t >= s));
+        let until_ok = self.until.is_none_or(|u| time.is_some_and(|t| t <= u));
+        by_ok && since_ok && until_ok
     }
 }
 

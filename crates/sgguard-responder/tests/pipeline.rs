@@ -413,6 +413,10 @@ impl AllowlistStore for UnreachableAllowlist {
     async fn remove(&self, _: &str, _: &AllowlistChange) -> Result<bool, PortError> {
         Err(PortError::message("unreachable"))
     }
+
+    async fn put_many(&self, _: &[AllowEntry], _: &[AllowlistChange]) -> Result<(), PortError> {
+        Err(PortError::message("unreachable"))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1361,6 +1365,13 @@ impl AllowlistStore for BrokenAllowlist {
         _: &sgguard_responder::AllowlistChange,
     ) -> Result<bool, PortError> {
         Ok(false)
+    }
+    async fn put_many(
+        &self,
+        _: &[sgguard_core::AllowEntry],
+        _: &[sgguard_responder::AllowlistChange],
+    ) -> Result<(), PortError> {
+        Ok(())
     }
 }
 

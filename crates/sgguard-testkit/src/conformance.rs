@@ -14,6 +14,9 @@ use sgguard_responder::{
     Origin,
 };
 
+mod audit_reader;
+pub use audit_reader::{allowlist_changes, audit_reader};
+
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "eu-west-1";
 const GROUP: &str = "sg-0a1b2c3d4e5f60718";
@@ -406,7 +409,8 @@ fn entry(id: &str, port: u16) -> AllowEntry {
 }
 
 /// The allowlist contract: put inserts and replaces, entries are listed by id with every
-/// field intact (expired ones included), remove reports whether there was anything.
+/// field intact (expired ones included), remove reports whether there was anything, and
+/// put_many inserts and replaces several entries at once.
 pub async fn allowlist_store<S: AllowlistStore>(store: &S) {
     let suffix = crate::aws::unique("conf");
     let id = |name: &str| format!("conf-{suffix}-{name}");
@@ -525,8 +529,36 @@ pub async fn allowlist_store<S: AllowlistStore>(store: &S) {
         vec![expired.clone(), rich.clone(), replacement.clone()]
     );
 
+    // put_many adds and replaces several entries at once, each with its change record.
+    let mut narrowed = rich.clone();
+    narrowed.ports = PortRange::single(8080);
+    let many = vec![
+        entry(&id("d-many"), 25),
+        narrowed.clone(),
+        entry(&id("e-many"), 53),
+    ];
+    let changes: Vec<AllowlistChange> = many
+        .iter()
+        .map(|e| allow_change("import", &e.id, "imported"))
+        .collect();
+    store.put_many(&many, &changes).await.unwrap();
+    assert_eq!(
+        mine(store.entries().await.unwrap()),
+        vec![
+            expired.clone(),
+            narrowed.clone(),
+            replacement.clone(),
+            many[0].clone(),
+            many[2].clone()
+        ],
+        "put_many inserts new ids and replaces existing ones"
+    );
+    // Nothing at all is a no-op.
+    store.put_many(&[], &[]).await.unwrap();
+    assert_eq!(mine(store.entries().await.unwrap()).len(), 5);
+
     // Leave a shared store as it was found: these entries must approve nothing elsewhere.
-    for e in [&expired, &rich, &replacement] {
+    for e in [&expired, &rich, &replacement, &many[0], &many[2]] {
         assert!(
             store
                 .remove(&e.id, &allow_change("remove", &e.id, "cleanup"))

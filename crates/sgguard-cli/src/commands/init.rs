@@ -9,7 +9,7 @@ use crate::store::{StoreArgs, StoreSpec};
 
 #[derive(Debug, Clone, Args)]
 #[command(
-    after_help = "Examples:\n  sgguard init\n  sgguard init --store dynamodb --region eu-west-1\n  sgguard init --store dynamodb --endpoint-url http://127.0.0.1:5000"
+    after_help = "Examples:\n  sgguard init\n  sgguard init --store dynamodb --aws-region eu-west-1\n  sgguard init --store dynamodb --endpoint-url http://127.0.0.1:5000"
 )]
 pub struct InitArgs {
     #[command(flatten)]

@@ -1,8 +1,11 @@
 //! One module per command.
 
+pub mod allow;
+pub mod audit;
 pub mod init;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod respond;
 
 use clap::Args;

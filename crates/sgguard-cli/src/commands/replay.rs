@@ -27,7 +27,7 @@ Examples:
   sgguard replay examples/events --allowlist examples/allowlist.toml
   sgguard replay --format json --min-risk medium trail/ | jq 'select(.outcome == \"would_revert\")'
   sgguard replay --store sqlite:/tmp/whatif.db --allowlist proposed.toml last-week/
-  sgguard replay --store dynamodb --region eu-west-1 s3-export/   # backfill the audit table";
+  sgguard replay --store dynamodb --aws-region eu-west-1 s3-export/   # backfill the audit table";
 
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]

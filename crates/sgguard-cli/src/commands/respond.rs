@@ -21,7 +21,7 @@ anything is done, so running the same files twice reverts nothing twice.
 
 Examples:
   sgguard respond --dry-run --mode enforce --store dynamodb event.json
-  sgguard respond --mode enforce --store dynamodb --region eu-west-1 event.json
+  sgguard respond --mode enforce --store dynamodb --aws-region eu-west-1 event.json
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 sgguard respond --mode enforce --store dynamodb events/";
 
 #[derive(Debug, Clone, Args)]

@@ -354,3 +354,14 @@ pub fn to_toml(entries: &[AllowEntry]) -> Result<String, Error> {
     };
     toml::to_string(&doc).map_err(|source| Error::AllowlistExport { source })
 }
+
+/// One entry as a TOML inline table on one line, e.g. `{ id = "office-ssh", owner = …,
+/// ports = "22", cidrs = ["203.0.113.0/24"] }`: the change log's record of what an entry
+/// was. It holds exactly the keys [`to_toml`] writes.
+pub fn to_toml_line(entry: &AllowEntry) -> Result<String, Error> {
+    let mut line = String::new();
+    EntrySpec::from(entry)
+        .serialize(toml::ser::ValueSerializer::new(&mut line))
+        .map_err(|source| Error::AllowlistExport { source })?;
+    Ok(line)
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use wildmatch::WildMatch;
 
-pub use file::{EntrySpec, Scalar, from_toml, to_toml};
+pub use file::{EntrySpec, Scalar, from_toml, to_toml, to_toml_line};
 
 use crate::event::Identity;
 use crate::model::{Direction, PortRange, Protocol, RuleContent, Source};

@@ -1064,3 +1064,25 @@ fn export_round_trips_and_is_stable() {
         exported
     );
 }
+
+#[test]
+fn one_line_summary_is_an_inline_table_of_the_exported_keys() {
+    let entry = entry_with(|e| {
+        e.protocol = Protocol::Tcp;
+        e.ports = PortRange::single(22);
+        e.cidrs = nets(&["203.0.113.0/24"]);
+        e.expires = Some(at("2027-01-31T00:00:00Z"));
+    });
+    let line = to_toml_line(&entry).unwrap_or_default();
+    assert!(!line.contains('\n'), "{line}");
+    assert!(line.starts_with("{ id = "), "{line}");
+    assert!(line.contains(r#"ports = "22""#), "{line}");
+    assert!(line.contains(r#"cidrs = ["203.0.113.0/24"]"#), "{line}");
+    assert!(
+        line.contains(r#"expires = "2027-01-31T00:00:00Z""#),
+        "{line}"
+    );
+    // It reads back as the same entry.
+    let text = format!("allow = [{line}]");
+    assert_eq!(from_toml(&text, "line").ok(), Some(vec![entry]));
+}

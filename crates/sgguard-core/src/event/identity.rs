@@ -20,6 +20,24 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The caller named by one ARN, as a CloudTrail record without `sessionIssuer` would
+    /// give it: for an assumed-role session ARN, the principal is the role behind it.
+    pub fn from_arn(arn: &str) -> Self {
+        let kind = if role_of_assumed_role_arn(arn).is_some() {
+            "AssumedRole"
+        } else if arn.ends_with(":root") {
+            "Root"
+        } else {
+            "IAMUser"
+        };
+        Self {
+            kind: kind.into(),
+            actor: arn.to_owned(),
+            principal: role_of_assumed_role_arn(arn).unwrap_or_else(|| arn.to_owned()),
+            invoked_by: None,
+        }
+    }
+
     /// Whether `arn` names this caller: exactly, or as the role behind an assumed-role session.
     pub fn is(&self, arn: &str) -> bool {
         self.actor == arn || self.principal == arn
@@ -144,6 +162,15 @@ mod tests {
             "type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/tester"
         }));
         assert_eq!(derived.principal, "arn:aws:iam::123456789012:role/tester");
+    }
+
+    #[test]
+    fn an_arn_alone_gives_the_role_behind_a_session() {
+        let id = Identity::from_arn("arn:aws:sts::111122223333:assumed-role/deploy/ci");
+        assert_eq!(id.principal, "arn:aws:iam::111122223333:role/deploy");
+        assert_eq!(id.kind, "AssumedRole");
+        let user = Identity::from_arn("arn:aws:iam::111122223333:user/alice");
+        assert_eq!(user.principal, user.actor);
     }
 
     #[test]

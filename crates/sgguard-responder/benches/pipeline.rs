@@ -1,0 +1,64 @@
+//! The whole offline pipeline per event: classify, normalize, decide, record in SQLite.
+//! This is what bounds `sgguard replay` throughput on a backfill.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use sgguard_core::Policy;
+use sgguard_local::{ReportOnlyRemediator, SqliteStore};
+use sgguard_responder::{Responder, StaticAllowlist};
+
+fn event(n: usize) -> Value {
+    json!({
+        "eventID": format!("bench-{n}"),
+        "eventName": "AuthorizeSecurityGroupIngress",
+        "eventSource": "ec2.amazonaws.com",
+        "eventTime": "2026-11-20T09:15:02Z",
+        "awsRegion": "eu-west-1",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "requestParameters": {"groupId": "sg-0a1b2c3d4e5f60718", "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
+        ]}},
+        "responseElements": {"_return": true, "securityGroupRuleSet": {"items": [
+            {"securityGroupRuleId": format!("sgr-{n:017x}"), "groupId": "sg-0a1b2c3d4e5f60718", "isEgress": false,
+             "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}
+        ]}}
+    })
+}
+
+fn pipeline(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("bench.db")).unwrap();
+    let responder = Responder::new(
+        &store,
+        StaticAllowlist::default(),
+        ReportOnlyRemediator,
+        Policy::default(),
+    );
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(1));
+    let mut n = 0;
+    group.bench_function("new event into an on-disk store", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                event(n)
+            },
+            |record| runtime.block_on(responder.handle(&record, None)).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    let seen = event(0);
+    runtime.block_on(responder.handle(&seen, None)).unwrap();
+    group.bench_function("duplicate delivery", |b| {
+        b.iter(|| runtime.block_on(responder.handle(&seen, None)).unwrap());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
