@@ -1,6 +1,6 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use sgguard_responder::PortError;
+use sgguard_responder::{PortError, error_chain};
 
 /// Failures of the AWS adapters. The SDK error is kept as the source.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ impl Error {
         let message = err
             .message()
             .map(str::to_owned)
-            .unwrap_or_else(|| error_text(&err));
+            .unwrap_or_else(|| error_chain(&err));
         let server_error = err
             .raw_response()
             .is_some_and(|r| r.status().is_server_error());
@@ -130,17 +130,6 @@ impl Error {
             }
         )
     }
-}
-
-fn error_text(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 impl From<Error> for PortError {

@@ -4,7 +4,9 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 use sgguard_core::input;
-use sgguard_responder::{AllowlistStore, AuditLog, EventReport, Origin, Remediator, Responder};
+use sgguard_responder::{
+    AllowlistStore, AuditLog, EventReport, Origin, Remediator, Responder, error_chain,
+};
 
 /// Why an invocation failed. The `Diagnostic` error type tells operators (and the
 /// dead-letter queue's readers) whether redelivery can succeed.
@@ -24,16 +26,9 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Retryable(_) => "Retryable",
             HandlerError::NonRetryable(_) => "NonRetryable",
         };
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
         Diagnostic {
             error_type: error_type.into(),
-            error_message: message,
+            error_message: error_chain(&err),
         }
     }
 }

@@ -70,3 +70,16 @@ impl Error {
         }
     }
 }
+
+/// An error and its sources on one line (`outer: cause: root cause`), for messages that
+/// are stored or logged as text and would otherwise lose the cause.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -13,7 +13,7 @@ mod report;
 mod respond;
 
 pub use cache::{CachedAllowlist, StaticAllowlist};
-pub use error::{Error, PortError};
+pub use error::{Error, PortError, error_chain};
 pub use plan::{RemediationStep, StepKind, StepResult, StepStatus, last_accepted_content, plan};
 pub use ports::{
     AllowlistChange, AllowlistStore, AuditFilter, AuditLog, AuditReader, Begin, InvalidRecord,

@@ -11,7 +11,7 @@ use sgguard_core::{
     Action, Allowlist, ChangeKind, Direction, Outcome, Policy, classify_record, decide, normalize,
 };
 
-use crate::error::Error;
+use crate::error::{Error, error_chain};
 use crate::plan::{RemediationStep, plan};
 use crate::ports::{AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot};
 use crate::report::{EventReport, Origin};
@@ -332,17 +332,6 @@ fn stand_down(report: &mut EventReport, policy: &Policy) {
         "pending enforcement not carried out: the responder now runs in {} mode",
         policy.mode
     );
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The report for a record that cannot be processed; the reason names where it came from.

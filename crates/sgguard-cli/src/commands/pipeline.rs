@@ -2,7 +2,7 @@
 //! the responder, print each result (JSON Lines as they come, or a table at the end).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,6 +12,7 @@ use sgguard_responder::{AllowlistStore, AuditLog, EventReport, Remediator, Respo
 use crate::Exit;
 use crate::input::{expand_paths, read_file};
 use crate::output::{Format, Summary, render_table, write_json};
+use crate::store::{AnyAllowlist, file_allowlist};
 
 /// What one run did.
 #[derive(Debug, Default)]
@@ -40,6 +41,15 @@ pub fn default_format(format: Option<Format>) -> Format {
     } else {
         Format::Json
     })
+}
+
+/// The allowlist to judge against: the `--allowlist` file when one is given (a what-if run),
+/// otherwise the store's own.
+pub fn select_allowlist(file: Option<&Path>, stored: AnyAllowlist) -> anyhow::Result<AnyAllowlist> {
+    match file {
+        Some(file) => file_allowlist(file),
+        None => Ok(stored),
+    }
 }
 
 pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(

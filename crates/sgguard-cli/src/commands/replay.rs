@@ -12,7 +12,7 @@ use sgguard_responder::Responder;
 use super::PolicyArgs;
 use super::pipeline::{self, PipelineRun};
 use crate::output::Format;
-use crate::store::{AnyRemediator, StoreArgs, file_allowlist};
+use crate::store::{AnyRemediator, StoreArgs};
 
 const AFTER_HELP: &str = "\
 Input: EventBridge events, bare CloudTrail records, CloudTrail log files ({\"Records\": [...]}),
@@ -54,10 +54,7 @@ pub struct ReplayArgs {
 /// Replays `args.paths` and writes the results to `out`.
 pub async fn replay(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<PipelineRun> {
     let stores = args.store.open().await?;
-    let allowlist = match &args.allowlist {
-        Some(file) => file_allowlist(file)?,
-        None => stores.allowlist,
-    };
+    let allowlist = pipeline::select_allowlist(args.allowlist.as_deref(), stores.allowlist)?;
     let remediator = AnyRemediator::ReportOnly(ReportOnlyRemediator);
     let responder = Responder::new(stores.audit, allowlist, remediator, args.policy.policy());
     pipeline::run(

@@ -12,7 +12,7 @@ use sgguard_responder::Responder;
 use super::PolicyArgs;
 use super::pipeline::{self, PipelineRun};
 use crate::output::Format;
-use crate::store::{AnyRemediator, StoreArgs, file_allowlist};
+use crate::store::{AnyRemediator, StoreArgs};
 
 const AFTER_HELP: &str = "\
 Reverts only under `--mode enforce` (or SGGUARD_MODE=enforce), and only what each event
@@ -52,10 +52,7 @@ pub struct RespondArgs {
 
 pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<PipelineRun> {
     let stores = args.store.open().await?;
-    let allowlist = match &args.allowlist {
-        Some(file) => file_allowlist(file)?,
-        None => stores.allowlist,
-    };
+    let allowlist = pipeline::select_allowlist(args.allowlist.as_deref(), stores.allowlist)?;
     let remediator = if args.dry_run {
         AnyRemediator::ReportOnly(ReportOnlyRemediator)
     } else {
