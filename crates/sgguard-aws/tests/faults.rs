@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_ec2::Client as Ec2;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, SecurityGroupRule};
 use serde_json::Value;
 use sgguard_aws::{DynamoAuditLog, Ec2Remediator, TableNames, create_tables};
 use sgguard_core::{Action, Mode, Outcome, Policy};
@@ -18,6 +17,7 @@ use sgguard_responder::{
 };
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
+use sgguard_testkit::ec2::{Vpc, tcp, v4};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -172,10 +172,9 @@ impl Remediator for FlakyEc2 {
 
 struct World {
     config: aws_config::SdkConfig,
-    ec2: Ec2,
     dynamo: aws_sdk_dynamodb::Client,
     tables: TableNames,
-    vpc: String,
+    vpc: Vpc,
 }
 
 /// A world-open SSH rule just added to a fresh group, and the CloudTrail record of it.
@@ -195,20 +194,9 @@ async fn world(test: &str) -> Option<World> {
         allowlist: aws::unique("faults-allow"),
     };
     create_tables(&dynamo, &tables).await.unwrap();
-    let ec2 = Ec2::new(&config);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
+    let vpc = Vpc::create(Ec2::new(&config), "sgguard fault test").await;
     Some(World {
         config,
-        ec2,
         dynamo,
         tables,
         vpc,
@@ -225,35 +213,9 @@ impl World {
     }
 
     async fn open_ssh(&self, name: &str) -> OpenSsh {
-        let group = self
-            .ec2
-            .create_security_group()
-            .group_name(aws::unique(name))
-            .description("sgguard fault test")
-            .vpc_id(&self.vpc)
-            .send()
-            .await
-            .unwrap()
-            .group_id
-            .unwrap();
-        let permissions = vec![
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                .build(),
-        ];
-        let created = self
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(&group)
-            .set_ip_permissions(Some(permissions.clone()))
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules
-            .unwrap_or_default();
+        let group = self.vpc.group(name).await;
+        let permissions = vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()];
+        let created = self.vpc.authorize(&group, permissions.clone()).await;
         assert_eq!(created.len(), 1);
         let rule = created[0].security_group_rule_id().unwrap().to_owned();
         let event_id = aws::unique(&format!("faults-{name}"));
@@ -274,24 +236,6 @@ impl World {
             event_id,
             record,
         }
-    }
-
-    /// The ingress rule ids EC2 holds for `group` now.
-    async fn rules(&self, group: &str) -> Vec<String> {
-        let rules: Vec<SecurityGroupRule> = self
-            .ec2
-            .describe_security_group_rules()
-            .filters(Filter::builder().name("group-id").values(group).build())
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules
-            .unwrap_or_default();
-        rules
-            .iter()
-            .filter(|r| r.is_egress() == Some(false))
-            .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
-            .collect()
     }
 }
 
@@ -328,7 +272,7 @@ async fn dynamodb_failing_before_the_revert_leaves_everything_to_the_retry() {
         "nothing is reverted before the event is recorded"
     );
     assert!(
-        w.rules(&ssh.group).await.contains(&ssh.rule),
+        w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule),
         "the rule is untouched"
     );
     assert_eq!(
@@ -354,7 +298,7 @@ async fn dynamodb_failing_before_the_revert_leaves_everything_to_the_retry() {
         "reverted exactly once"
     );
     assert!(
-        !w.rules(&ssh.group).await.contains(&ssh.rule),
+        !w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule),
         "the rule is gone"
     );
     let stored = audit
@@ -410,7 +354,7 @@ async fn dynamodb_failing_after_the_revert_is_resumed_and_counts_the_rule_as_don
     assert!(matches!(err, Error::Audit(_)), "{err:?}");
     assert_eq!(ec2.answers(), [Ok(StepStatus::Reverted)]);
     assert!(
-        !w.rules(&ssh.group).await.contains(&ssh.rule),
+        !w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule),
         "the revert happened before the failure"
     );
     let pending = audit
@@ -478,7 +422,7 @@ async fn ec2_throttling_leaves_the_record_pending_for_the_retry() {
     assert!(matches!(err, Error::Remediation(_)), "{err:?}");
     assert!(err.to_string().contains("RequestLimitExceeded"), "{err}");
     assert!(
-        w.rules(&ssh.group).await.contains(&ssh.rule),
+        w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule),
         "nothing reverted"
     );
     let stored = audit.inner.event(&ssh.event_id).await.unwrap().unwrap();
@@ -494,7 +438,7 @@ async fn ec2_throttling_leaves_the_record_pending_for_the_retry() {
     assert_eq!(report.outcome, Outcome::Reverted, "{report:#?}");
     assert!(!report.reason.contains("already gone"), "{}", report.reason);
     assert!(
-        !w.rules(&ssh.group).await.contains(&ssh.rule),
+        !w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule),
         "the retry reverted"
     );
     let answers = ec2.answers();
@@ -542,7 +486,7 @@ async fn ec2_access_denied_is_recorded_as_revert_failed_and_not_retried() {
         "{remediation}"
     );
     assert!(
-        w.rules(&ssh.group).await.contains(&ssh.rule),
+        w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule),
         "the rule is still there"
     );
     let stored = audit.inner.event(&ssh.event_id).await.unwrap().unwrap();
@@ -561,7 +505,7 @@ async fn ec2_access_denied_is_recorded_as_revert_failed_and_not_retried() {
         1,
         "a duplicate delivery does not retry the revert"
     );
-    assert!(w.rules(&ssh.group).await.contains(&ssh.rule));
+    assert!(w.vpc.ingress_ids(&ssh.group).await.contains(&ssh.rule));
     assert_eq!(
         audit
             .inner

@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ec2::Client as Ec2;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, SecurityGroupRule};
+use aws_sdk_ec2::types::{IpPermission, Ipv6Range, SecurityGroupRule};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use serde_json::{Value, json};
@@ -23,6 +23,7 @@ use sgguard_core::{AllowEntry, Mode, Outcome, Policy, PortRange, Protocol};
 use sgguard_responder::{AllowlistChange, AllowlistStore, CachedAllowlist, Responder};
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
+use sgguard_testkit::ec2::{Vpc, tcp, v4};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -64,89 +65,36 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
 }
 
-fn tcp(port: i32, cidr: &str) -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
-        .build()
+/// A tcp permission for one port from one IPv4 range.
+fn tcp_from(port: i32, cidr: &str) -> IpPermission {
+    tcp(port).ip_ranges(v4(cidr)).build()
 }
 
-struct World {
-    ec2: Ec2,
-    vpc: String,
-}
-
-impl World {
-    async fn group(&self, name: &str) -> String {
-        self.ec2
-            .create_security_group()
-            .group_name(aws::unique(name))
-            .description("sgguard request costs")
-            .vpc_id(&self.vpc)
-            .send()
-            .await
-            .unwrap()
-            .group_id
-            .unwrap()
+/// A new group in `vpc`, the rules `permissions` created in it (one call each: the emulator
+/// answers a multi-permission call with the last permission's rules only), and the
+/// record of one call that added them all, as CloudTrail writes it.
+async fn event(
+    vpc: &Vpc,
+    name: &str,
+    caller: &Caller,
+    permissions: &[IpPermission],
+) -> (String, Vec<SecurityGroupRule>, Value) {
+    let group = vpc.group(name).await;
+    let mut created = Vec::new();
+    for permission in permissions {
+        created.extend(vpc.authorize(&group, vec![permission.clone()]).await);
     }
-
-    async fn authorize(&self, group: &str, permission: &IpPermission) -> Vec<SecurityGroupRule> {
-        self.ec2
-            .authorize_security_group_ingress()
-            .group_id(group)
-            .ip_permissions(permission.clone())
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules
-            .unwrap_or_default()
-    }
-
-    /// A new group, the rules `permissions` created in it (one call each: the emulator
-    /// answers a multi-permission call with the last permission's rules only), and the
-    /// record of one call that added them all, as CloudTrail writes it.
-    async fn event(
-        &self,
-        name: &str,
-        caller: &Caller,
-        permissions: &[IpPermission],
-    ) -> (String, Vec<SecurityGroupRule>, Value) {
-        let group = self.group(name).await;
-        let mut created = Vec::new();
-        for permission in permissions {
-            created.extend(self.authorize(&group, permission).await);
-        }
-        let record = cloudtrail::authorize(
-            &aws::unique(name),
-            false,
-            ACCOUNT,
-            REGION,
-            caller,
-            &group,
-            permissions,
-            &created,
-        );
-        (group, created, record)
-    }
-
-    async fn ingress_ids(&self, group: &str) -> Vec<String> {
-        let rules = self
-            .ec2
-            .describe_security_group_rules()
-            .filters(Filter::builder().name("group-id").values(group).build())
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules
-            .unwrap_or_default();
-        rules
-            .iter()
-            .filter(|r| r.is_egress() == Some(false))
-            .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
-            .collect()
-    }
+    let record = cloudtrail::authorize(
+        &aws::unique(name),
+        false,
+        ACCOUNT,
+        REGION,
+        caller,
+        &group,
+        permissions,
+        &created,
+    );
+    (group, created, record)
 }
 
 /// One measured case: its name, the outcome it produced, and what it cost.
@@ -212,18 +160,7 @@ async fn requests_per_outcome() {
     create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &tables)
         .await
         .unwrap();
-    let ec2 = Ec2::new(&sdk);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
-    let w = World { ec2, vpc };
+    let w = Vpc::create(Ec2::new(&sdk), "sgguard request costs").await;
 
     let audit = DynamoAuditLog::new(dynamo.clone(), &tables.audit);
     let allowlist = CachedAllowlist::new(
@@ -274,9 +211,7 @@ async fn requests_per_outcome() {
     };
 
     // Approved: one conditional TransactWriteItems (begin: event item + change item).
-    let (_, _, approved) = w
-        .event("approved", &mallory, &[tcp(22, "203.0.113.0/24")])
-        .await;
+    let (_, _, approved) = event(&w, "approved", &mallory, &[tcp_from(22, "203.0.113.0/24")]).await;
     assert_eq!(
         measure("approved (enforce)", &enforce, &approved)
             .await
@@ -285,18 +220,15 @@ async fn requests_per_outcome() {
     );
 
     // Flagged (low risk: a private range): begin only.
-    let (db, narrow, flagged) = w
-        .event("flagged", &mallory, &[tcp(5432, "10.0.0.0/16")])
-        .await;
+    let (db, narrow, flagged) =
+        event(&w, "flagged", &mallory, &[tcp_from(5432, "10.0.0.0/16")]).await;
     assert_eq!(
         measure("flagged", &enforce, &flagged).await.outcome,
         Outcome::Flagged
     );
 
     // Would revert (audit mode): begin only; EC2 is not called.
-    let (rdp, _, would) = w
-        .event("would-revert", &mallory, &[tcp(3389, "0.0.0.0/0")])
-        .await;
+    let (rdp, _, would) = event(&w, "would-revert", &mallory, &[tcp_from(3389, "0.0.0.0/0")]).await;
     assert_eq!(
         measure("would_revert (audit mode)", &audit_mode, &would)
             .await
@@ -307,9 +239,7 @@ async fn requests_per_outcome() {
 
     // Reverted, one rule by id: begin + RevokeSecurityGroupIngress (by rule id) +
     // DescribeSecurityGroupRules (confirm absent) + TransactWriteItems (complete).
-    let (web, _, one) = w
-        .event("reverted-1", &mallory, &[tcp(22, "0.0.0.0/0")])
-        .await;
+    let (web, _, one) = event(&w, "reverted-1", &mallory, &[tcp_from(22, "0.0.0.0/0")]).await;
     assert_eq!(
         measure("reverted (1 rule by id)", &enforce, &one)
             .await
@@ -321,16 +251,13 @@ async fn requests_per_outcome() {
     // Reverted, three rules in one event: the same four requests; one revoke names all three
     // rule ids, one describe confirms all three absent.
     let three = [
-        IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(22)
-            .to_port(22)
-            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        tcp(22)
+            .ip_ranges(v4("0.0.0.0/0"))
             .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
             .build(),
-        tcp(3389, "0.0.0.0/0"),
+        tcp_from(3389, "0.0.0.0/0"),
     ];
-    let (many, created, record) = w.event("reverted-3", &mallory, &three).await;
+    let (many, created, record) = event(&w, "reverted-3", &mallory, &three).await;
     assert_eq!(created.len(), 3);
     let report = measure("reverted (3 rules by id, one event)", &enforce, &record).await;
     assert_eq!(report.outcome, Outcome::Reverted);
@@ -347,18 +274,7 @@ async fn requests_per_outcome() {
         .to_port(5432)
         .cidr_ipv4("0.0.0.0/0")
         .build();
-    w.ec2
-        .modify_security_group_rules()
-        .group_id(&db)
-        .security_group_rules(
-            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
-                .security_group_rule_id(&rule)
-                .security_group_rule(wide)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    w.modify_rule(&db, &rule, wide).await;
     let content =
         json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"});
     let modify = cloudtrail::modify(
@@ -386,14 +302,14 @@ async fn requests_per_outcome() {
 
     // Own action: recorded (begin), never acted on.
     let ours = Caller::role(ACCOUNT, "sgguard-responder", "sgguard");
-    let (_, _, own) = w.event("own", &ours, &[tcp(22, "0.0.0.0/0")]).await;
+    let (_, _, own) = event(&w, "own", &ours, &[tcp_from(22, "0.0.0.0/0")]).await;
     assert_eq!(
         measure("own_action", &enforce, &own).await.outcome,
         Outcome::OwnAction
     );
 
     // A failed call changed nothing and is not recorded: no request at all.
-    let (_, _, mut failed) = w.event("failed", &mallory, &[tcp(22, "0.0.0.0/0")]).await;
+    let (_, _, mut failed) = event(&w, "failed", &mallory, &[tcp_from(22, "0.0.0.0/0")]).await;
     failed["errorCode"] = json!("Client.UnauthorizedOperation");
     assert_eq!(
         measure("skipped_failed_call", &enforce, &failed)
@@ -407,9 +323,8 @@ async fn requests_per_outcome() {
     // DescribeSecurityGroupRules (which of the ids are still there: none) +
     // DescribeSecurityGroupRules (confirm absent) + complete. The same requests as the
     // resumed attempt after a failed complete (faults.rs, scenario b).
-    let (gone, created, record) = w
-        .event("already-gone", &mallory, &[tcp(22, "0.0.0.0/0")])
-        .await;
+    let (gone, created, record) =
+        event(&w, "already-gone", &mallory, &[tcp_from(22, "0.0.0.0/0")]).await;
     let ids: Vec<String> = created
         .iter()
         .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
@@ -436,9 +351,13 @@ async fn requests_per_outcome() {
         Duration::from_secs(3600),
     );
     let cold = Responder::new(&audit, &cold_allowlist, &remediator, policy(Mode::Enforce));
-    let (_, _, approved_cold) = w
-        .event("approved-cold", &mallory, &[tcp(22, "203.0.113.0/24")])
-        .await;
+    let (_, _, approved_cold) = event(
+        &w,
+        "approved-cold",
+        &mallory,
+        &[tcp_from(22, "203.0.113.0/24")],
+    )
+    .await;
     assert_eq!(
         measure("approved (enforce, cold cache)", &cold, &approved_cold)
             .await

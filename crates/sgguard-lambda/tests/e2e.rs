@@ -6,15 +6,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client as Ec2;
-use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroupRule, UserIdGroupPair,
-};
+use aws_sdk_ec2::types::{Filter, IpPermission, Ipv6Range, PrefixListId, UserIdGroupPair};
 use serde_json::{Value, json};
 use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, TableNames, create_tables};
 use sgguard_core::AllowEntry;
 use sgguard_responder::{AllowlistChange, AllowlistStore, AuditLog};
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
+use sgguard_testkit::ec2::{Vpc, ids, rule_id_of, tcp, v4};
 use sgguard_testkit::runtime_api::{Invocation, RuntimeApi};
 
 const ACCOUNT: &str = "123456789012";
@@ -100,11 +99,10 @@ impl Function {
 }
 
 struct World {
-    ec2: Ec2,
+    vpc: Vpc,
     audit: DynamoAuditLog,
     tables: TableNames,
     endpoint: String,
-    vpc: String,
 }
 
 async fn world(test: &str) -> Option<World> {
@@ -116,17 +114,7 @@ async fn world(test: &str) -> Option<World> {
         allowlist: aws::unique("allow"),
     };
     create_tables(&dynamo, &tables).await.unwrap();
-    let ec2 = Ec2::new(&config);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap()
-        .vpc_id
-        .unwrap();
+    let vpc = Vpc::create(Ec2::new(&config), "sgguard e2e").await;
     let allowlist = DynamoAllowlist::new(dynamo.clone(), &tables.allowlist, &tables.audit);
     let mut office = AllowEntry::new("office-ssh", "netops@example.com", "NET-123 office SSH");
     office.protocol = sgguard_core::Protocol::Tcp;
@@ -141,86 +129,11 @@ async fn world(test: &str) -> Option<World> {
     };
     allowlist.put(&office, &change).await.unwrap();
     Some(World {
-        ec2,
+        vpc,
         audit: DynamoAuditLog::new(dynamo, &tables.audit),
         tables,
         endpoint,
-        vpc,
     })
-}
-
-impl World {
-    async fn group(&self, name: &str) -> String {
-        self.ec2
-            .create_security_group()
-            .group_name(aws::unique(name))
-            .description("sgguard e2e")
-            .vpc_id(&self.vpc)
-            .send()
-            .await
-            .unwrap()
-            .group_id
-            .unwrap()
-    }
-
-    async fn authorize(
-        &self,
-        group: &str,
-        permissions: Vec<IpPermission>,
-    ) -> Vec<SecurityGroupRule> {
-        self.ec2
-            .authorize_security_group_ingress()
-            .group_id(group)
-            .set_ip_permissions(Some(permissions))
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules
-            .unwrap_or_default()
-    }
-
-    async fn ingress_rules(&self, group: &str) -> Vec<SecurityGroupRule> {
-        self.ec2
-            .describe_security_group_rules()
-            .filters(Filter::builder().name("group-id").values(group).build())
-            .send()
-            .await
-            .unwrap()
-            .security_group_rules
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r.is_egress() == Some(false))
-            .collect()
-    }
-}
-
-fn tcp(port: i32) -> aws_sdk_ec2::types::builders::IpPermissionBuilder {
-    IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-}
-
-fn v4(cidr: &str) -> IpRange {
-    IpRange::builder().cidr_ip(cidr).build()
-}
-
-fn rule_id_of(rules: &[SecurityGroupRule], pred: impl Fn(&SecurityGroupRule) -> bool) -> String {
-    rules
-        .iter()
-        .find(|r| pred(r))
-        .and_then(|r| r.security_group_rule_id())
-        .unwrap()
-        .to_owned()
-}
-
-fn ids(rules: &[SecurityGroupRule]) -> Vec<String> {
-    let mut ids: Vec<String> = rules
-        .iter()
-        .filter_map(|r| r.security_group_rule_id().map(str::to_owned))
-        .collect();
-    ids.sort();
-    ids
 }
 
 fn outcome(report: &Value) -> &str {
@@ -233,9 +146,10 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
     else {
         return;
     };
-    let web = w.group("web").await;
-    let peer = w.group("peer").await;
+    let web = w.vpc.group("web").await;
+    let peer = w.vpc.group("peer").await;
     let prefix_list = w
+        .vpc
         .ec2
         .create_managed_prefix_list()
         .prefix_list_name(aws::unique("pl"))
@@ -251,11 +165,13 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
 
     // Existed before the event: an identical-looking world-open SSH rule in another group,
     // and an unrelated rule in the same group. Neither may be touched.
-    let other = w.group("other").await;
+    let other = w.vpc.group("other").await;
     let pre_existing_other = w
+        .vpc
         .authorize(&other, vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()])
         .await;
     let pre_existing_web = w
+        .vpc
         .authorize(&web, vec![tcp(80).ip_ranges(v4("10.0.0.0/8")).build()])
         .await;
 
@@ -270,7 +186,7 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
             .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
             .build(),
     ];
-    let created = w.authorize(&web, ssh.clone()).await;
+    let created = w.vpc.authorize(&web, ssh.clone()).await;
     assert_eq!(created.len(), 3, "EC2 created one rule per source");
     let record = cloudtrail::authorize(
         "e2e-authorize-1",
@@ -287,7 +203,7 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
             .prefix_list_ids(PrefixListId::builder().prefix_list_id(&prefix_list).build())
             .build(),
     ];
-    let created_pl = w.authorize(&web, https.clone()).await;
+    let created_pl = w.vpc.authorize(&web, https.clone()).await;
     let record_pl = cloudtrail::authorize(
         "e2e-authorize-pl",
         false,
@@ -303,7 +219,7 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
             .user_id_group_pairs(UserIdGroupPair::builder().group_id(&peer).build())
             .build(),
     ];
-    let created_sg = w.authorize(&web, postgres.clone()).await;
+    let created_sg = w.vpc.authorize(&web, postgres.clone()).await;
     let record_sg = cloudtrail::authorize(
         "e2e-authorize-sg",
         false,
@@ -320,7 +236,7 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
             .ip_ranges(v4("0.0.0.0/0"))
             .build(),
     ];
-    let created_all = w.authorize(&web, all_traffic.clone()).await;
+    let created_all = w.vpc.authorize(&web, all_traffic.clone()).await;
     let record_all = cloudtrail::authorize(
         "e2e-authorize-all",
         false,
@@ -352,7 +268,7 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
     let office = rule_id_of(&created, |r| r.cidr_ipv4() == Some("203.0.113.0/24"));
     let via_prefix_list = ids(&created_pl)[0].clone();
     let via_group = ids(&created_sg)[0].clone();
-    let remaining = ids(&w.ingress_rules(&web).await);
+    let remaining = ids(&w.vpc.ingress_rules(&web).await);
     for gone in [&world_v4, &world_v6, &ids(&created_all)[0]] {
         assert!(
             !remaining.contains(gone),
@@ -371,7 +287,7 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
         );
     }
     assert_eq!(
-        ids(&w.ingress_rules(&other).await),
+        ids(&w.vpc.ingress_rules(&other).await),
         ids(&pre_existing_other),
         "another group's identical rule stays"
     );
@@ -415,10 +331,10 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
     );
 
     // A duplicate delivery changes nothing.
-    let before = ids(&w.ingress_rules(&web).await);
+    let before = ids(&w.vpc.ingress_rules(&web).await);
     let duplicate = function.invoke(&record).await;
     assert_eq!(outcome(&duplicate), "duplicate");
-    assert_eq!(ids(&w.ingress_rules(&web).await), before);
+    assert_eq!(ids(&w.vpc.ingress_rules(&web).await), before);
 }
 
 #[tokio::test]
@@ -426,9 +342,9 @@ async fn a_widening_modification_is_restored_to_the_accepted_content() {
     let Some(w) = world("a_widening_modification_is_restored_to_the_accepted_content").await else {
         return;
     };
-    let db = w.group("db").await;
+    let db = w.vpc.group("db").await;
     let narrow = vec![tcp(5432).ip_ranges(v4("10.0.0.0/16")).build()];
-    let created = w.authorize(&db, narrow.clone()).await;
+    let created = w.vpc.authorize(&db, narrow.clone()).await;
     let rule = created[0].security_group_rule_id().unwrap().to_owned();
     let caller = Caller::user(ACCOUNT, "dba");
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
@@ -457,18 +373,7 @@ async fn a_widening_modification_is_restored_to_the_accepted_content() {
         .to_port(5432)
         .cidr_ipv4("0.0.0.0/0")
         .build();
-    w.ec2
-        .modify_security_group_rules()
-        .group_id(&db)
-        .security_group_rules(
-            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
-                .security_group_rule_id(&rule)
-                .security_group_rule(wide)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    w.vpc.modify_rule(&db, &rule, wide).await;
     let content =
         json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"});
     let report = function
@@ -483,7 +388,7 @@ async fn a_widening_modification_is_restored_to_the_accepted_content() {
         ))
         .await;
     assert_eq!(outcome(&report), "restored", "{report:#}");
-    let now = w.ingress_rules(&db).await;
+    let now = w.vpc.ingress_rules(&db).await;
     let restored = now
         .iter()
         .find(|r| r.security_group_rule_id() == Some(rule.as_str()))
@@ -502,9 +407,9 @@ async fn audit_mode_and_own_actions_change_nothing() {
     let Some(w) = world("audit_mode_and_own_actions_change_nothing").await else {
         return;
     };
-    let web = w.group("web").await;
+    let web = w.vpc.group("web").await;
     let open = vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()];
-    let created = w.authorize(&web, open.clone()).await;
+    let created = w.vpc.authorize(&web, open.clone()).await;
     let audit_fn = Function::start(&w.endpoint, &w.tables, "audit").await;
     let report = audit_fn
         .invoke(&cloudtrail::authorize(
@@ -520,7 +425,7 @@ async fn audit_mode_and_own_actions_change_nothing() {
         .await;
     assert_eq!(outcome(&report), "would_revert");
     assert_eq!(
-        ids(&w.ingress_rules(&web).await),
+        ids(&w.vpc.ingress_rules(&web).await),
         ids(&created),
         "audit mode reverts nothing"
     );
@@ -535,7 +440,7 @@ async fn audit_mode_and_own_actions_change_nothing() {
         .await;
     assert_eq!(outcome(&own), "own_action");
     assert_eq!(
-        ids(&w.ingress_rules(&web).await),
+        ids(&w.vpc.ingress_rules(&web).await),
         ids(&created),
         "the responder never acts on its own calls"
     );
@@ -557,7 +462,7 @@ async fn audit_mode_and_own_actions_change_nothing() {
         w.audit.event("e2e-failed").await.unwrap().is_none(),
         "failed calls are not recorded"
     );
-    assert_eq!(ids(&w.ingress_rules(&web).await), ids(&created));
+    assert_eq!(ids(&w.vpc.ingress_rules(&web).await), ids(&created));
 }
 
 #[tokio::test]
@@ -590,8 +495,9 @@ async fn a_modified_egress_rule_without_history_is_not_reverted_by_default() {
     else {
         return;
     };
-    let app = w.group("app").await;
+    let app = w.vpc.group("app").await;
     let created = w
+        .vpc
         .ec2
         .authorize_security_group_egress()
         .group_id(&app)
@@ -608,18 +514,7 @@ async fn a_modified_egress_rule_without_history_is_not_reverted_by_default() {
         .to_port(22)
         .cidr_ipv4("0.0.0.0/0")
         .build();
-    w.ec2
-        .modify_security_group_rules()
-        .group_id(&app)
-        .security_group_rules(
-            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
-                .security_group_rule_id(&rule)
-                .security_group_rule(wide)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    w.vpc.modify_rule(&app, &rule, wide).await;
     // The audit log has never seen this rule: the record alone does not say it is egress.
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
     let content =
@@ -645,6 +540,7 @@ async fn a_modified_egress_rule_without_history_is_not_reverted_by_default() {
         "the direction was asked of EC2"
     );
     let rules = w
+        .vpc
         .ec2
         .describe_security_group_rules()
         .filters(

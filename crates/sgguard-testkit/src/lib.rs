@@ -1,8 +1,10 @@
 //! Test support shared by sgguard's crates (a dev-dependency only): a local implementation
 //! of the Lambda Runtime API, access to the local AWS emulator started by the test script,
-//! CloudTrail records built from what EC2 returned, and the port conformance suites.
+//! security groups and rules on its EC2, CloudTrail records built from what EC2 returned,
+//! and the port conformance suites.
 
 pub mod aws;
 pub mod cloudtrail;
 pub mod conformance;
+pub mod ec2;
 pub mod runtime_api;
