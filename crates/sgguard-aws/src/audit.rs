@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sgguard_core::RiskLevel;
 use sgguard_core::time::{format_time, parse_event_time};
 use sgguard_responder::{
     AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot,
@@ -161,16 +160,12 @@ impl DynamoAuditLog {
             actor: non_empty(&report.actor),
             outcome: report.outcome.as_str().into(),
             reason: report.reason.clone(),
-            max_risk: report
-                .changes
-                .iter()
-                .map(|c| c.risk)
-                .max()
-                .unwrap_or(RiskLevel::None)
-                .as_str()
-                .into(),
+            max_risk: report.max_risk().as_str().into(),
             recorded_at: format_time(&Utc::now()),
-            report: to_json("report", &stored(report))?,
+            report: report.stored_json().map_err(|source| Error::Json {
+                what: "report".into(),
+                source,
+            })?,
             raw: to_json("raw", raw)?,
             group_key: non_empty(&report.group_id).or_else(|| non_empty(&report.group_name)),
             actor_key: non_empty(&report.actor),
@@ -309,7 +304,10 @@ impl DynamoAuditLog {
     async fn complete_inner(&self, report: &EventReport) -> Result<(), Error> {
         let event_id = report.event_id.clone().unwrap_or_default();
         let day = day_of(report.event_time.as_deref().unwrap_or_default());
-        let report_json = to_json("report", &stored(report))?;
+        let report_json = report.stored_json().map_err(|source| Error::Json {
+            what: "report".into(),
+            source,
+        })?;
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(&event_id)))
@@ -476,14 +474,6 @@ impl DynamoAuditLog {
             items.truncate(limit);
         }
         Ok(items)
-    }
-}
-
-/// The report as stored: where it was read from belongs to one run, not to the event.
-fn stored(report: &EventReport) -> EventReport {
-    EventReport {
-        origin: None,
-        ..report.clone()
     }
 }
 

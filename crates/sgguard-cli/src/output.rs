@@ -111,12 +111,7 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
         "CHANGES",
     ]);
     for r in reports {
-        let risk = r
-            .changes
-            .iter()
-            .map(|c| c.risk)
-            .max()
-            .unwrap_or(RiskLevel::None);
+        let risk = r.max_risk();
         let mut changes: Vec<String> = Vec::new();
         let mut steps_shown: Vec<&str> = Vec::new();
         for change in &r.changes {

@@ -2,6 +2,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::Diagnostic;
+use serde::Deserialize;
 use serde_json::Value;
 use sgguard_core::input;
 use sgguard_responder::{
@@ -34,7 +35,7 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// Handles one invocation payload: an EventBridge envelope (or, for manual test invokes,
-/// a bare CloudTrail record).
+/// a bare CloudTrail record). The payload (up to 256 KB) is moved, never copied.
 pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     responder: &Responder<A, L, R>,
     payload: Value,
@@ -43,38 +44,37 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
         file: envelope_label(&payload),
         index: 0,
     };
-    let records = match input::records(payload.clone()) {
-        Ok(records) if records.len() == 1 => records,
-        Ok(records) => {
-            return keep_invalid(
-                responder,
-                payload,
-                origin,
-                format!(
-                    "expected one CloudTrail record per event, found {}",
-                    records.len()
-                ),
-            )
-            .await;
-        }
-        Err(err) => return keep_invalid(responder, payload, origin, err.to_string()).await,
-    };
-    let mut report = None;
-    for record in records {
-        let result = responder.handle(&record, Some(origin.clone())).await;
-        report = Some(result.map_err(|e| {
-            tracing::warn!(error = %e, retryable = e.is_retryable(), "event not finished");
-            if e.is_retryable() {
-                HandlerError::Retryable(e)
-            } else {
-                HandlerError::NonRetryable(e.to_string())
-            }
-        })?);
+    if let Some(problem) = shape_problem(&payload) {
+        return keep_invalid(responder, payload, origin, problem).await;
     }
-    let report =
-        report.ok_or_else(|| HandlerError::NonRetryable("no record in the event".into()))?;
+    let record = input::unwrap_envelope(payload);
+    let report = responder.handle(&record, Some(origin)).await.map_err(|e| {
+        tracing::warn!(error = %e, retryable = e.is_retryable(), "event not finished");
+        if e.is_retryable() {
+            HandlerError::Retryable(e)
+        } else {
+            HandlerError::NonRetryable(e.to_string())
+        }
+    })?;
     tracing::info!(event_id = ?report.event_id, outcome = %report.outcome, reason = %report.reason, "event handled");
     Ok(report)
+}
+
+/// Why a payload is not one CloudTrail record (in an envelope or bare), if it is not.
+fn shape_problem(payload: &Value) -> Option<String> {
+    let record = match payload.get("detail") {
+        Some(detail) => detail,
+        None => payload,
+    };
+    if payload.get("Records").is_some() {
+        Some("expected one EventBridge event, found a CloudTrail log file (`Records`)".into())
+    } else if !record.is_object() {
+        Some("expected a JSON object with a CloudTrail record".into())
+    } else if record.get("eventName").is_none() {
+        Some("not a CloudTrail record: `eventName` is missing".into())
+    } else {
+        None
+    }
 }
 
 async fn keep_invalid<A: AuditLog, L: AllowlistStore, R: Remediator>(
@@ -98,11 +98,21 @@ async fn keep_invalid<A: AuditLog, L: AllowlistStore, R: Remediator>(
 
 /// `eventbridge:<id>` for an EventBridge envelope, so an invalid record names its delivery.
 fn envelope_label(payload: &Value) -> String {
-    match serde_json::from_value::<EventBridgeEvent<Value>>(payload.clone()) {
+    match EventBridgeEvent::<Skipped>::deserialize(payload) {
         Ok(event) => format!(
             "eventbridge:{}",
             event.id.unwrap_or_else(|| "unknown".into())
         ),
         Err(_) => "lambda-payload".into(),
+    }
+}
+
+/// A `detail` that is read past, not copied: only the envelope's id is wanted here.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Skipped)
     }
 }

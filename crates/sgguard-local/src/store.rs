@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
-use sgguard_core::{AllowEntry, Outcome, RiskLevel, allowlist};
+use sgguard_core::{AllowEntry, Outcome, allowlist};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
     PortError, RuleSnapshot,
@@ -162,9 +162,9 @@ impl SqliteStore {
                 report.user_agent,
                 report.outcome.as_str(),
                 report.reason,
-                max_risk(report).as_str(),
+                report.max_risk().as_str(),
                 sgguard_core::time::format_time(&Utc::now()),
-                serde_json::to_string(&stored(report))?,
+                report.stored_json()?,
                 raw.to_string(),
             ],
         )?;
@@ -191,7 +191,7 @@ impl SqliteStore {
                 event_id,
                 report.outcome.as_str(),
                 report.reason,
-                serde_json::to_string(&stored(report))?
+                report.stored_json()?
             ],
         )?;
         tx.execute("DELETE FROM changes WHERE event_id = ?1", [&event_id])?;
@@ -333,23 +333,6 @@ impl SqliteStore {
         tx.commit()?;
         Ok(removed)
     }
-}
-
-/// The report as stored: where it was read from is a property of one run, not of the event.
-fn stored(report: &EventReport) -> EventReport {
-    EventReport {
-        origin: None,
-        ..report.clone()
-    }
-}
-
-fn max_risk(report: &EventReport) -> RiskLevel {
-    report
-        .changes
-        .iter()
-        .map(|c| c.risk)
-        .max()
-        .unwrap_or(RiskLevel::None)
 }
 
 fn verdict(change: &ChangeReport) -> &'static str {

@@ -184,6 +184,24 @@ impl EventReport {
         }
     }
 
+    /// The highest risk among the changes (`none` without changes).
+    pub fn max_risk(&self) -> RiskLevel {
+        self.changes
+            .iter()
+            .map(|c| c.risk)
+            .max()
+            .unwrap_or(RiskLevel::None)
+    }
+
+    /// The report as a store keeps it: where it was read from belongs to one run, not to
+    /// the event, so `origin` is left out.
+    pub fn stored_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(&EventReport {
+            origin: None,
+            ..self.clone()
+        })
+    }
+
     pub fn with_origin(mut self, origin: Option<Origin>) -> Self {
         self.origin = origin;
         self

@@ -6,7 +6,7 @@ use std::io::Write;
 use sgguard_responder::{AllowlistChange, EventReport, RuleSnapshot};
 
 use super::AuditFormat;
-use super::render::{content, group_of, max_risk, render_events, rule_ids, table, verdict};
+use super::render::{content, group_of, render_events, rule_ids, table, verdict};
 
 /// The header of `sgguard audit --format csv`.
 pub const EVENTS_CSV_HEADER: [&str; 11] = [
@@ -93,7 +93,7 @@ pub fn write_events(
                     group_of(r),
                     r.actor.as_deref().unwrap_or(""),
                     r.outcome.as_str(),
-                    max_risk(r).as_str(),
+                    r.max_risk().as_str(),
                     &rule_ids(r),
                     &r.reason,
                 ])?;

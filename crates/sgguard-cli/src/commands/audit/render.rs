@@ -4,19 +4,10 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 use owo_colors::{AnsiColors, OwoColorize};
 use serde_json::Value;
-use sgguard_core::{Action, Outcome, RiskLevel};
+use sgguard_core::{Action, Outcome};
 use sgguard_responder::{ChangeReport, EventReport, RuleSnapshot};
 
 use crate::output::{change_line, outcome_color, risk_color, short_actor};
-
-pub(super) fn max_risk(report: &EventReport) -> RiskLevel {
-    report
-        .changes
-        .iter()
-        .map(|c| c.risk)
-        .max()
-        .unwrap_or(RiskLevel::None)
-}
 
 pub(super) fn group_of(report: &EventReport) -> &str {
     report
@@ -102,7 +93,7 @@ pub fn render_events(reports: &[EventReport], color: bool) -> String {
         color,
     );
     for r in reports {
-        let risk = max_risk(r);
+        let risk = r.max_risk();
         let mut lines = Vec::new();
         let mut steps: Vec<&str> = Vec::new();
         for change in &r.changes {
