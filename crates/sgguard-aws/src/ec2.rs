@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::{
 use sgguard_core::{Direction, Protocol, RuleContent, Source};
 use sgguard_responder::{PortError, RemediationStep, Remediator, StepKind, StepResult, StepStatus};
 
+use crate::accounts::{Access, AccountAccess};
 use crate::error::Error;
 
 /// Error codes that mean "that rule is not there (any more)".
@@ -23,52 +24,70 @@ const NOT_FOUND_CODES: &[&str] = &[
     "InvalidGroup.NotFound",
 ];
 
-/// EC2 clients, one per region, built on first use from one shared configuration.
+/// Which client a step uses: the account's access (home or a member role) and the region.
+type ClientKey = (Option<String>, String);
+
+/// EC2 clients, one per account and region, built on first use from one shared
+/// configuration (and, for member accounts, the member role's credentials).
 #[derive(Debug)]
 pub struct Ec2Remediator {
     config: SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    accounts: AccountAccess,
+    clients: Mutex<HashMap<ClientKey, Client>>,
 }
 
 impl Ec2Remediator {
+    /// A remediator acting in the home account of `config`'s credentials only.
     pub fn new(config: SdkConfig) -> Self {
         Self {
+            accounts: AccountAccess::new(config.clone()),
             config,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Uses `client` for steps in `region` instead of building one from the shared
-    /// configuration: a client with its own interceptors (interceptors are per-client
-    /// configuration, not part of an `SdkConfig`), e.g. one that counts requests in tests.
+    /// Decides how other accounts are reached (see [`AccountAccess`]).
+    pub fn with_accounts(mut self, accounts: AccountAccess) -> Self {
+        self.accounts = accounts;
+        self
+    }
+
+    /// Uses `client` for home-account steps in `region` instead of building one from the
+    /// shared configuration: a client with its own interceptors (interceptors are
+    /// per-client configuration, not part of an `SdkConfig`), e.g. one that counts requests.
     pub fn with_client(mut self, region: impl Into<String>, client: Client) -> Self {
         if let Ok(clients) = self.clients.get_mut() {
-            clients.insert(region.into(), client);
+            clients.insert((None, region.into()), client);
         }
         self
     }
 
-    /// The client for `region` (the event's region; EventBridge rules are regional, but a
-    /// replayed or forwarded event may come from another).
-    fn client(&self, region: &str) -> Client {
+    /// The client for an event's account and region (EventBridge rules are regional, but a
+    /// replayed or forwarded event may come from another region or account).
+    async fn client(&self, account: &str, region: &str) -> Result<Client, Error> {
+        let access = self.accounts.access(account).await?;
+        let key = match &access {
+            Access::Home => (None, region.to_owned()),
+            Access::Member(_) => (Some(account.to_owned()), region.to_owned()),
+        };
         let build = || {
             let mut builder = aws_sdk_ec2::config::Builder::from(&self.config);
             if !region.is_empty() {
                 builder = builder.region(aws_sdk_ec2::config::Region::new(region.to_owned()));
             }
+            if let Access::Member(credentials) = &access {
+                builder = builder.credentials_provider(credentials.clone());
+            }
             Client::from_conf(builder.build())
         };
-        match self.clients.lock() {
-            Ok(mut clients) => clients
-                .entry(region.to_owned())
-                .or_insert_with(build)
-                .clone(),
+        Ok(match self.clients.lock() {
+            Ok(mut clients) => clients.entry(key).or_insert_with(build).clone(),
             Err(_) => build(),
-        }
+        })
     }
 
     async fn execute_inner(&self, step: &RemediationStep) -> Result<StepResult, Error> {
-        let client = self.client(&step.region);
+        let client = self.client(&step.account, &step.region).await?;
         match &step.kind {
             StepKind::RevokeRules { rule_ids } => revoke_rules(&client, step, rule_ids).await,
             StepKind::RevokePermissions { contents } => {
@@ -88,10 +107,12 @@ impl Remediator for Ec2Remediator {
 
     async fn rule_direction(
         &self,
+        account: &str,
         region: &str,
         rule_id: &str,
     ) -> Result<Option<Direction>, PortError> {
-        let rules = existing_rules(&self.client(region), &[rule_id.to_owned()]).await?;
+        let client = self.client(account, region).await?;
+        let rules = existing_rules(&client, &[rule_id.to_owned()]).await?;
         Ok(rules.first().and_then(|r| r.is_egress()).map(|egress| {
             if egress {
                 Direction::Egress

@@ -32,6 +32,11 @@ pub enum Error {
     Build(#[source] aws_sdk_dynamodb::error::BuildError),
     #[error("the table is inconsistent: {0}")]
     Inconsistent(String),
+    /// An event from another account, and no member role to act there.
+    #[error(
+        "the event is from account {account}, but these credentials belong to account {home}; to act in member accounts set SGGUARD_MEMBER_ROLE_NAME (sgguard respond: --member-role) to a role deployed there by infra/member-role.yaml"
+    )]
+    ForeignAccount { account: String, home: String },
     /// An import larger than one transaction failed part-way: the first `written` entries
     /// (whole transactions) are stored, the rest are not.
     #[error(

@@ -435,4 +435,16 @@ async fn requests_per_outcome() {
         .map(|r| (r.case, r.outcome, r.requests.clone()))
         .collect();
     assert_eq!(measured, expected, "{}", table(&rows));
+
+    // Every request sent is authorized by a declared permission, which the templates grant
+    // (tests/infra_template.rs in sgguard-lambda): a new call fails here until declared.
+    for row in &rows {
+        for operation in row.requests.keys() {
+            assert!(
+                sgguard_aws::permissions::is_covered(operation),
+                "{}: {operation} is not in sgguard_aws::permissions::RESPONDER",
+                row.case
+            );
+        }
+    }
 }

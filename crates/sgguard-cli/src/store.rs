@@ -287,12 +287,13 @@ impl Remediator for AnyRemediator {
     }
     async fn rule_direction(
         &self,
+        account: &str,
         region: &str,
         rule_id: &str,
     ) -> Result<Option<sgguard_core::Direction>, PortError> {
         match self {
-            Self::ReportOnly(r) => r.rule_direction(region, rule_id).await,
-            Self::Ec2(e) => e.rule_direction(region, rule_id).await,
+            Self::ReportOnly(r) => r.rule_direction(account, region, rule_id).await,
+            Self::Ec2(e) => e.rule_direction(account, region, rule_id).await,
         }
     }
 }

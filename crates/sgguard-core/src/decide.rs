@@ -48,6 +48,7 @@ pub struct Policy {
     /// Reverting egress is an explicit opt-in; otherwise egress is only flagged.
     pub revert_egress: bool,
     /// Principals that are the responder itself: their calls are recorded, never acted on.
+    /// Exact ARNs or globs (see [`crate::Identity::is`]).
     pub self_arns: Vec<String>,
     pub risk: RiskTable,
 }

@@ -445,6 +445,17 @@ impl Outcome {
         Self::RevertFailed,
     ];
 
+    /// The outcomes worth telling a person about: something was reverted, restored, or
+    /// would have been, or an unapproved rule was flagged. The deployed outcome rule
+    /// (infra/template.yaml `NotableOutcomeRule`) passes on exactly these.
+    pub const NOTABLE: [Self; 5] = [
+        Self::Flagged,
+        Self::WouldRevert,
+        Self::Restored,
+        Self::Reverted,
+        Self::RevertFailed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SkippedFailedCall => "skipped_failed_call",

@@ -4,9 +4,23 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator};
+use sgguard_aws::{AccountAccess, DynamoAllowlist, DynamoAuditLog, Ec2Remediator};
 use sgguard_core::{Mode, Policy, RiskLevel};
 use sgguard_responder::{CachedAllowlist, Responder};
+
+/// Every environment variable the Lambda reads. `infra/template.yaml` sets exactly these
+/// (a test in `tests/infra_template.rs` fails when the two drift).
+pub const ENV_VARS: &[&str] = &[
+    "SGGUARD_AUDIT_TABLE",
+    "SGGUARD_ALLOWLIST_TABLE",
+    "SGGUARD_MODE",
+    "SGGUARD_MIN_RISK",
+    "SGGUARD_REVERT_EGRESS",
+    "SGGUARD_ALLOWLIST_CACHE_SECS",
+    "SGGUARD_RETENTION_DAYS",
+    "SGGUARD_SELF_ARNS",
+    "SGGUARD_MEMBER_ROLE_NAME",
+];
 
 /// The Lambda's settings. See README "Configuration" for each variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +33,8 @@ pub struct Config {
     pub allowlist_cache: Duration,
     pub revert_egress: bool,
     pub retention_days: Option<u32>,
+    /// The role of this name in each member account, for events of other accounts.
+    pub member_role: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +92,22 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let mut self_arns = self_arns;
         if let Some(bad) = self_arns.iter().find(|a| !a.starts_with("arn:")) {
             return Err(fail("SGGUARD_SELF_ARNS", format!("`{bad}` is not an ARN")));
+        }
+        let member_role = get("SGGUARD_MEMBER_ROLE_NAME");
+        if let Some(role) = &member_role {
+            if !is_role_name(role) {
+                return Err(fail(
+                    "SGGUARD_MEMBER_ROLE_NAME",
+                    format!(
+                        "`{role}` is not an IAM role name (letters, digits and +=,.@_- with an optional path)"
+                    ),
+                ));
+            }
+            // The member role's sessions in every member account are the responder itself.
+            self_arns.push(sgguard_aws::member_role_self_arn(role));
         }
         Ok(Self {
             audit_table: parse("SGGUARD_AUDIT_TABLE", "sgguard-audit").0,
@@ -88,6 +118,7 @@ impl Config {
             allowlist_cache: Duration::from_secs(secs),
             revert_egress,
             retention_days,
+            member_role,
         })
     }
 
@@ -111,10 +142,23 @@ impl Config {
                 DynamoAllowlist::new(dynamo, &self.allowlist_table, &self.audit_table),
                 self.allowlist_cache,
             ),
-            Ec2Remediator::new(sdk.clone()),
+            Ec2Remediator::new(sdk.clone()).with_accounts(
+                AccountAccess::new(sdk.clone()).with_member_role(self.member_role.clone()),
+            ),
             self.policy(),
         )
     }
+}
+
+/// An IAM role name, optionally behind a path (`path/name`).
+fn is_role_name(name: &str) -> bool {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    };
+    name.len() <= 64 + 512 && name.split('/').all(valid)
 }
 
 #[cfg(test)]
@@ -142,6 +186,47 @@ mod tests {
         assert_eq!(c.allowlist_cache, Duration::from_secs(30));
         assert!(!c.revert_egress);
         assert!(c.self_arns.is_empty());
+        assert_eq!(c.member_role, None);
+    }
+
+    #[test]
+    fn env_vars_lists_every_variable_read() {
+        let read = std::sync::Mutex::new(Vec::new());
+        Config::from_env(|name| {
+            read.lock().unwrap().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let mut read = read.into_inner().unwrap();
+        read.sort();
+        read.dedup();
+        let mut declared: Vec<String> = ENV_VARS.iter().map(|v| (*v).to_owned()).collect();
+        declared.sort();
+        assert_eq!(read, declared);
+    }
+
+    #[test]
+    fn member_role_sessions_count_as_self() {
+        let c = config(&[
+            (
+                "SGGUARD_SELF_ARNS",
+                "arn:aws:iam::111122223333:role/sgguard",
+            ),
+            ("SGGUARD_MEMBER_ROLE_NAME", "sgguard-member"),
+        ])
+        .unwrap();
+        assert_eq!(c.member_role.as_deref(), Some("sgguard-member"));
+        assert_eq!(
+            c.self_arns,
+            vec![
+                "arn:aws:iam::111122223333:role/sgguard",
+                "arn:*:iam::*:role/sgguard-member"
+            ]
+        );
+        let session = sgguard_core::Identity::from_arn(
+            "arn:aws:sts::222233334444:assumed-role/sgguard-member/sgguard",
+        );
+        assert!(c.self_arns.iter().any(|arn| session.is(arn)));
     }
 
     #[test]
@@ -176,6 +261,8 @@ mod tests {
             ("SGGUARD_ALLOWLIST_CACHE_SECS", "soon"),
             ("SGGUARD_REVERT_EGRESS", "maybe"),
             ("SGGUARD_SELF_ARNS", "responder"),
+            ("SGGUARD_MEMBER_ROLE_NAME", "arn:aws:iam::1:role/x"),
+            ("SGGUARD_MEMBER_ROLE_NAME", "two words"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

@@ -4,5 +4,5 @@
 mod config;
 pub mod handler;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ENV_VARS};
 pub use handler::HandlerError;

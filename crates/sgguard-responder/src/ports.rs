@@ -125,13 +125,15 @@ pub trait Remediator: Send + Sync {
     ) -> impl Future<Output = Result<StepResult, PortError>> + Send;
 
     /// Whether a rule is ingress or egress, for a modified rule with no recorded history
-    /// (the `ModifySecurityGroupRules` record does not say). `None` when unknown.
+    /// (the `ModifySecurityGroupRules` record does not say), in the event's account and
+    /// region. `None` when unknown.
     fn rule_direction(
         &self,
+        account: &str,
         region: &str,
         rule_id: &str,
     ) -> impl Future<Output = Result<Option<sgguard_core::Direction>, PortError>> + Send {
-        let _ = (region, rule_id);
+        let _ = (account, region, rule_id);
         async { Ok(None) }
     }
 }
@@ -205,10 +207,11 @@ impl<T: Remediator> Remediator for &T {
     }
     fn rule_direction(
         &self,
+        account: &str,
         region: &str,
         rule_id: &str,
     ) -> impl Future<Output = Result<Option<sgguard_core::Direction>, PortError>> + Send {
-        (**self).rule_direction(region, rule_id)
+        (**self).rule_direction(account, region, rule_id)
     }
 }
 

@@ -95,14 +95,21 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 // Never seen before: under enforce, ask EC2 rather than guess, so an egress
                 // rule is not reverted without --revert-egress.
                 (None, Some(rule_id)) if self.policy.mode == sgguard_core::Mode::Enforce => {
-                    let region = &set.meta.region;
-                    let found = self
+                    let (account, region) = (&set.meta.account, &set.meta.region);
+                    match self
                         .remediator
-                        .rule_direction(region, rule_id)
+                        .rule_direction(account, region, rule_id)
                         .await
-                        .map_err(Error::Remediation)?;
-                    if let Some(direction) = found {
-                        change.direction = direction;
+                    {
+                        Ok(Some(direction)) => change.direction = direction,
+                        Ok(None) => {}
+                        Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
+                        // Unknown it stays: an unknown direction is flagged, never reverted.
+                        Err(err) => tracing::warn!(
+                            rule_id,
+                            error = %error_chain(&err),
+                            "rule direction not found"
+                        ),
                     }
                 }
                 _ => {}

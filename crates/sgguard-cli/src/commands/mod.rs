@@ -28,7 +28,8 @@ pub struct PolicyArgs {
     pub revert_egress: bool,
 
     /// A principal ARN that is the responder itself: its calls are recorded as `own_action`
-    /// and never acted on. A role ARN covers its assumed-role sessions. Repeatable.
+    /// and never acted on. A role ARN covers its assumed-role sessions; `*` and `?` are
+    /// wildcards (`arn:*:iam::*:role/deployer` in every account). Repeatable.
     #[arg(
         long = "self-arn",
         value_name = "ARN",

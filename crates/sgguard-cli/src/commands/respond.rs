@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use sgguard_aws::Ec2Remediator;
+use sgguard_aws::{AccountAccess, Ec2Remediator, member_role_self_arn};
 use sgguard_local::ReportOnlyRemediator;
 use sgguard_responder::Responder;
 
@@ -45,6 +45,12 @@ pub struct RespondArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Act on events of other accounts through the role of this name in each of them
+    /// (infra/member-role.yaml). Its sessions also count as the responder itself. Without
+    /// it, an event from another account than the credentials' is refused, not reverted.
+    #[arg(long, value_name = "ROLE_NAME", env = "SGGUARD_MEMBER_ROLE_NAME")]
+    pub member_role: Option<String>,
+
     /// `table` for people (default on a terminal), `json` for one object per line.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -60,9 +66,14 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
             Some(sdk) => sdk,
             None => args.store.sdk().await,
         };
-        AnyRemediator::Ec2(Box::new(Ec2Remediator::new(sdk)))
+        let accounts = AccountAccess::new(sdk.clone()).with_member_role(args.member_role.clone());
+        AnyRemediator::Ec2(Box::new(Ec2Remediator::new(sdk).with_accounts(accounts)))
     };
-    let responder = Responder::new(stores.audit, allowlist, remediator, args.policy.policy());
+    let mut policy = args.policy.policy();
+    policy
+        .self_arns
+        .extend(args.member_role.as_deref().map(member_role_self_arn));
+    let responder = Responder::new(stores.audit, allowlist, remediator, policy);
     pipeline::run(
         &responder,
         &args.paths,

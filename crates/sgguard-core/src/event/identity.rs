@@ -38,9 +38,18 @@ impl Identity {
         }
     }
 
-    /// Whether `arn` names this caller: exactly, or as the role behind an assumed-role session.
+    /// Whether `arn` names this caller: exactly, or as the role behind an assumed-role
+    /// session. `arn` may be a glob (`*`, `?`), e.g. `arn:*:iam::*:role/sgguard-member`
+    /// for a role of the same name in every member account.
     pub fn is(&self, arn: &str) -> bool {
-        self.actor == arn || self.principal == arn
+        if self.actor == arn || self.principal == arn {
+            return true;
+        }
+        if !arn.contains(['*', '?']) {
+            return false;
+        }
+        let glob = wildmatch::WildMatch::new(arn);
+        glob.matches(&self.actor) || glob.matches(&self.principal)
     }
 }
 
@@ -162,6 +171,19 @@ mod tests {
             "type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/tester"
         }));
         assert_eq!(derived.principal, "arn:aws:iam::123456789012:role/tester");
+    }
+
+    #[test]
+    fn a_glob_names_the_same_role_in_every_account() {
+        let member =
+            Identity::from_arn("arn:aws:sts::222233334444:assumed-role/sgguard-member/sgguard");
+        assert!(member.is("arn:*:iam::*:role/sgguard-member"));
+        assert!(!member.is("arn:*:iam::*:role/sgguard-member-other"));
+        let lookalike =
+            Identity::from_arn("arn:aws:sts::222233334444:assumed-role/sgguard-membership/x");
+        assert!(!lookalike.is("arn:*:iam::*:role/sgguard-member"));
+        let user = Identity::from_arn("arn:aws:iam::222233334444:user/sgguard-member");
+        assert!(!user.is("arn:*:iam::*:role/sgguard-member"));
     }
 
     #[test]

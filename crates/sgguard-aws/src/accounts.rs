@@ -1,0 +1,155 @@
+//! [`AccountAccess`]: which credentials act in which account. The function's own
+//! credentials act in its home account; in the multi-account layout (infra/README.md) the
+//! events of member accounts are acted on through a role of one name in each member
+//! account (`SGGUARD_MEMBER_ROLE_NAME`, deployed by `infra/member-role.yaml`). Without that
+//! role, an event from another account is refused rather than "reverted" in the wrong
+//! account, where the rule is not found and would look gone.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_config::SdkConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_ec2::config::SharedCredentialsProvider;
+use tokio::sync::OnceCell;
+
+use crate::error::Error;
+
+/// The session name the member role is assumed with; it appears in the member account's
+/// CloudTrail as `assumed-role/<role>/sgguard`.
+pub const SESSION_NAME: &str = "sgguard";
+
+/// How the responder reaches the account an event came from.
+#[derive(Debug, Clone)]
+pub(crate) enum Access {
+    /// The account the shared configuration's credentials belong to.
+    Home,
+    /// A member account, through the assumed member role.
+    Member(SharedCredentialsProvider),
+}
+
+/// Resolves an event's account to the credentials that may act in it.
+#[derive(Debug)]
+pub struct AccountAccess {
+    sdk: SdkConfig,
+    member_role: Option<String>,
+    home: OnceCell<String>,
+    members: Mutex<HashMap<String, SharedCredentialsProvider>>,
+}
+
+impl AccountAccess {
+    pub fn new(sdk: SdkConfig) -> Self {
+        Self {
+            sdk,
+            member_role: None,
+            home: OnceCell::new(),
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Acts in other accounts through the role of this name in each of them.
+    pub fn with_member_role(mut self, role_name: Option<String>) -> Self {
+        self.member_role = role_name.filter(|name| !name.is_empty());
+        self
+    }
+
+    /// Sets the home account instead of asking STS for it (tests, or a caller that knows).
+    pub fn with_home_account(self, account: impl Into<String>) -> Self {
+        let _ = self.home.set(account.into());
+        self
+    }
+
+    pub fn member_role(&self) -> Option<&str> {
+        self.member_role.as_deref()
+    }
+
+    /// The account the shared credentials belong to: one `GetCallerIdentity` per process.
+    pub async fn home_account(&self) -> Result<&str, Error> {
+        self.home
+            .get_or_try_init(|| async {
+                let output = aws_sdk_sts::Client::new(&self.sdk)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| Error::from_sdk("GetCallerIdentity", e))?;
+                output.account.ok_or_else(|| {
+                    Error::Inconsistent("GetCallerIdentity returned no account".into())
+                })
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// The access for `account`; an empty account (a record without one) is the home account.
+    pub(crate) async fn access(&self, account: &str) -> Result<Access, Error> {
+        if account.is_empty() {
+            return Ok(Access::Home);
+        }
+        let home = self.home_account().await?;
+        if account == home {
+            return Ok(Access::Home);
+        }
+        let Some(role) = &self.member_role else {
+            return Err(Error::ForeignAccount {
+                account: account.to_owned(),
+                home: home.to_owned(),
+            });
+        };
+        if let Some(provider) = self.cached(account) {
+            return Ok(Access::Member(provider));
+        }
+        let role_arn = member_role_arn(account, role, self.sdk.region().map(|r| r.as_ref()));
+        let provider = SharedCredentialsProvider::new(
+            AssumeRoleProvider::builder(role_arn)
+                .session_name(SESSION_NAME)
+                .configure(&self.sdk)
+                .build()
+                .await,
+        );
+        if let Ok(mut members) = self.members.lock() {
+            members.insert(account.to_owned(), provider.clone());
+        }
+        Ok(Access::Member(provider))
+    }
+
+    fn cached(&self, account: &str) -> Option<SharedCredentialsProvider> {
+        self.members.lock().ok()?.get(account).cloned()
+    }
+}
+
+/// The self ARN (a glob) that covers the member role's sessions in every member account,
+/// so the responder's own reverts there are recorded as `own_action`, never acted on.
+pub fn member_role_self_arn(role_name: &str) -> String {
+    format!("arn:*:iam::*:role/{role_name}")
+}
+
+/// `arn:<partition>:iam::<account>:role/<name>`, the partition following the region.
+pub fn member_role_arn(account: &str, role_name: &str, region: Option<&str>) -> String {
+    let partition = match region.unwrap_or_default() {
+        r if r.starts_with("cn-") => "aws-cn",
+        r if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
+    };
+    format!("arn:{partition}:iam::{account}:role/{role_name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arn_follows_the_partition() {
+        assert_eq!(
+            member_role_arn("222233334444", "sgguard-member", Some("eu-west-1")),
+            "arn:aws:iam::222233334444:role/sgguard-member"
+        );
+        assert_eq!(
+            member_role_arn("222233334444", "m", Some("cn-north-1")),
+            "arn:aws-cn:iam::222233334444:role/m"
+        );
+        assert_eq!(
+            member_role_arn("222233334444", "m", Some("us-gov-west-1")),
+            "arn:aws-us-gov:iam::222233334444:role/m"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The multi-account layout end to end: the real binary in the central account receives an
+//! event of a member account and reverts it through the member role, assumed with the
+//! emulator's STS (moto attributes requests made with assumed-role credentials to the
+//! role's account, so the member account's EC2 is a separate world).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use aws_sdk_ec2::Client as Ec2;
+use aws_sdk_ec2::config::Credentials;
+use sgguard_responder::AuditLog;
+use sgguard_testkit::aws;
+use sgguard_testkit::cloudtrail::{self, Caller};
+use sgguard_testkit::ec2::{Vpc, ids, tcp, v4};
+use support::{ACCOUNT, Function, REGION, outcome, world};
+
+const MEMBER: &str = "222233334444";
+const MEMBER_ROLE: &str = "sgguard-member";
+
+/// An EC2 client acting in the member account, through the member role.
+async fn member_ec2(endpoint: &str) -> Ec2 {
+    let config = aws::config(endpoint).await;
+    let credentials = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"))
+        .role_session_name("test-setup")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let credentials = Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        Some(credentials.session_token),
+        None,
+        "member-account",
+    );
+    Ec2::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config)
+            .credentials_provider(credentials)
+            .build(),
+    )
+}
+
+/// A world-open SSH rule added in the member account, and the CloudTrail record of it.
+async fn open_ssh_in_member(
+    endpoint: &str,
+    event_id: &str,
+) -> (Vpc, String, String, serde_json::Value) {
+    let vpc = Vpc::create(member_ec2(endpoint).await, "sgguard member account").await;
+    let group = vpc.group("member-web").await;
+    let ssh = vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()];
+    let created = vpc.authorize(&group, ssh.clone()).await;
+    let rule = ids(&created)[0].clone();
+    let caller = Caller::role(MEMBER, "Admin", "mallory");
+    let record = cloudtrail::authorize(
+        event_id, false, MEMBER, REGION, &caller, &group, &ssh, &created,
+    );
+    (vpc, group, rule, record)
+}
+
+#[tokio::test]
+async fn a_member_account_event_is_reverted_through_the_member_role() {
+    let Some(w) = world("a_member_account_event_is_reverted_through_the_member_role").await else {
+        return;
+    };
+    let event_id = aws::unique("member-authorize");
+    let (member, group, rule, record) = open_ssh_in_member(&w.endpoint, &event_id).await;
+    assert!(
+        w.vpc
+            .ec2
+            .describe_security_groups()
+            .group_ids(&group)
+            .send()
+            .await
+            .is_err(),
+        "the member's group must not exist in the central account, or this proves nothing"
+    );
+
+    let function = Function::start_with(
+        &w.endpoint,
+        &w.tables,
+        "enforce",
+        &[("SGGUARD_MEMBER_ROLE_NAME", MEMBER_ROLE)],
+    )
+    .await;
+    let report = function.invoke(&record).await;
+    assert_eq!(outcome(&report), "reverted", "{report:#}");
+    assert!(
+        !ids(&member.ingress_rules(&group).await).contains(&rule),
+        "the rule is gone from the member account"
+    );
+    let stored = w
+        .audit
+        .event(&event_id)
+        .await
+        .unwrap()
+        .expect("recorded centrally");
+    assert_eq!(stored.account.as_deref(), Some(MEMBER));
+    let remediation = stored.changes[0].remediation.clone().unwrap_or_default();
+    assert!(remediation.contains("confirmed absent"), "{remediation}");
+
+    // The revert itself shows up in the member account's CloudTrail as the member role's
+    // session; forwarded back, it is the responder's own action, never acted on.
+    let own = cloudtrail::authorize(
+        &aws::unique("member-own"),
+        false,
+        MEMBER,
+        REGION,
+        &Caller::role(MEMBER, MEMBER_ROLE, sgguard_aws::MEMBER_SESSION_NAME),
+        &group,
+        &[tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()],
+        &[],
+    );
+    let report = function.invoke(&own).await;
+    assert_eq!(outcome(&report), "own_action", "{report:#}");
+}
+
+#[tokio::test]
+async fn without_a_member_role_another_accounts_event_is_recorded_not_reverted() {
+    let Some(w) =
+        world("without_a_member_role_another_accounts_event_is_recorded_not_reverted").await
+    else {
+        return;
+    };
+    let event_id = aws::unique("member-no-role");
+    let (member, group, rule, record) = open_ssh_in_member(&w.endpoint, &event_id).await;
+
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    let report = function.invoke(&record).await;
+    assert_eq!(outcome(&report), "revert_failed", "{report:#}");
+    let remediation = report["changes"][0]["remediation"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        remediation.contains(MEMBER)
+            && remediation.contains(ACCOUNT)
+            && remediation.contains("SGGUARD_MEMBER_ROLE_NAME"),
+        "the failure says which accounts and what to set: {remediation}"
+    );
+    assert!(
+        ids(&member.ingress_rules(&group).await).contains(&rule),
+        "nothing is touched in an account the function cannot reach"
+    );
+    let stored = w.audit.event(&event_id).await.unwrap().expect("recorded");
+    assert_eq!(stored.outcome.as_str(), "revert_failed");
+}
