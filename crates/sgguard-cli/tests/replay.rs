@@ -483,3 +483,65 @@ fn store_specs_parse_and_display() {
         "sqlite:x/a.db"
     );
 }
+
+/// What the deployed function's OnFailure destination keeps in the dead-letter queue: the
+/// EventBridge event in `requestPayload`, the error beside it.
+fn dead_letter(event: &Value) -> Value {
+    serde_json::json!({
+        "version": "1.0",
+        "timestamp": "2026-11-26T10:00:00.000Z",
+        "requestContext": {
+            "requestId": "6f1a3c52-0000-4000-8000-000000000001",
+            "functionArn": "arn:aws:lambda:eu-west-1:111122223333:function:sgguard:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Retryable", "errorMessage": "retryable: audit log: throttled"}
+    })
+}
+
+#[tokio::test]
+async fn dead_lettered_invocations_are_read_back_like_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let originals = [
+        "01-envelope-authorize-ingress-ipv4-world-ssh.json",
+        "09-envelope-authorize-ingress-prefix-list-https.json",
+    ];
+    let mut lines = String::new();
+    for name in originals {
+        let event: Value = serde_json::from_str(
+            &std::fs::read_to_string(examples().join("events").join(name)).unwrap(),
+        )
+        .unwrap();
+        lines.push_str(&dead_letter(&event).to_string());
+        lines.push('\n');
+    }
+    let dlq = dir.path().join("dead-letters.jsonl");
+    std::fs::write(&dlq, lines).unwrap();
+
+    let (_, redriven) = run(&args(vec![dlq], &dir.path().join("redrive.db"))).await;
+    let (_, direct) = run(&args(
+        originals
+            .iter()
+            .map(|n| examples().join("events").join(n))
+            .collect(),
+        &dir.path().join("direct.db"),
+    ))
+    .await;
+    let summary = |lines: &[Value]| -> Vec<(String, String)> {
+        lines
+            .iter()
+            .map(|l| {
+                (
+                    text(l, "event_id").to_owned(),
+                    text(l, "outcome").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(summary(&redriven), summary(&direct));
+    assert_eq!(summary(&redriven).len(), 2);
+    assert_eq!(text(&redriven[0], "outcome"), "would_revert");
+}

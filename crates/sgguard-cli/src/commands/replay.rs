@@ -16,7 +16,8 @@ use crate::store::{AnyRemediator, StoreArgs};
 
 const AFTER_HELP: &str = "\
 Input: EventBridge events, bare CloudTrail records, CloudTrail log files ({\"Records\": [...]}),
-JSON Lines of any of these, each optionally gzip-compressed. Directories are read recursively
+Lambda invocation records from the dead-letter queue (the event in requestPayload), JSON Lines
+of any of these, each optionally gzip-compressed. Directories are read recursively
 (*.json, *.jsonl, *.ndjson, and those with .gz). Records that are not security-group calls
 are counted and skipped; failed calls (errorCode) are skipped.
 

@@ -17,10 +17,15 @@ use crate::store::{AnyRemediator, StoreArgs};
 const AFTER_HELP: &str = "\
 Reverts only under `--mode enforce` (or SGGUARD_MODE=enforce), and only what each event
 added: rule ids from the record, never a re-scan of the group. Each event is recorded before
-anything is done, so running the same files twice reverts nothing twice.
+anything is done, so running the same files twice reverts nothing twice. Reads what `replay`
+reads, including the dead-letter queue's messages: redrive them with this command.
+
+Events of other accounts than the credentials' are reverted only with --member-role, through
+that role in the event's account; without it their revert fails and is recorded.
 
 Examples:
   sgguard respond --dry-run --mode enforce --store dynamodb event.json
+  sgguard respond --mode enforce --store dynamodb --member-role sgguard-member dead-letters.jsonl
   sgguard respond --mode enforce --store dynamodb --aws-region eu-west-1 event.json
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 sgguard respond --mode enforce --store dynamodb events/";
 
@@ -47,7 +52,8 @@ pub struct RespondArgs {
 
     /// Act on events of other accounts through the role of this name in each of them
     /// (infra/member-role.yaml). Its sessions also count as the responder itself. Without
-    /// it, an event from another account than the credentials' is refused, not reverted.
+    /// it, the revert of an event from another account than the credentials' fails and is
+    /// recorded as `revert_failed`, never tried in the wrong account.
     #[arg(long, value_name = "ROLE_NAME", env = "SGGUARD_MEMBER_ROLE_NAME")]
     pub member_role: Option<String>,
 

@@ -28,6 +28,18 @@ pub struct Function {
 
 impl Drop for Function {
     fn drop(&mut self) {
+        // Peak resident memory, for sizing the function (Linux only; informational).
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        if let Some(peak) = status.ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        }) {
+            eprintln!(
+                "sgguard-lambda peak memory: {}",
+                peak.trim_start_matches("VmHWM:").trim()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -47,7 +59,7 @@ impl Function {
     ) -> Self {
         let api = RuntimeApi::start().await.unwrap();
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_sgguard-lambda"))
+        let child = Command::new(binary())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
@@ -106,6 +118,14 @@ impl Function {
             } => panic!("function error {error_type}: {error_message}"),
         }
     }
+}
+
+/// The binary under test: this build's, or `SGGUARD_LAMBDA_BIN` (a packaged release
+/// `bootstrap`, to test the artifact that is deployed).
+fn binary() -> std::path::PathBuf {
+    std::env::var_os("SGGUARD_LAMBDA_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| env!("CARGO_BIN_EXE_sgguard-lambda").into(), Into::into)
 }
 
 pub struct World {
