@@ -84,7 +84,7 @@ impl Config {
                 )
             })?),
         };
-        let self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
+        let mut self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
             .map(|v| {
                 v.split(',')
                     .map(|a| a.trim().to_owned())
@@ -92,7 +92,6 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        let mut self_arns = self_arns;
         if let Some(bad) = self_arns.iter().find(|a| !a.starts_with("arn:")) {
             return Err(fail("SGGUARD_SELF_ARNS", format!("`{bad}` is not an ARN")));
         }

@@ -6,8 +6,6 @@
 
 mod support;
 
-use aws_sdk_ec2::Client as Ec2;
-use aws_sdk_ec2::config::Credentials;
 use sgguard_responder::AuditLog;
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
@@ -17,38 +15,13 @@ use support::{ACCOUNT, Function, REGION, outcome, world};
 const MEMBER: &str = "222233334444";
 const MEMBER_ROLE: &str = "sgguard-member";
 
-/// An EC2 client acting in the member account, through the member role.
-async fn member_ec2(endpoint: &str) -> Ec2 {
-    let config = aws::config(endpoint).await;
-    let credentials = aws_sdk_sts::Client::new(&config)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"))
-        .role_session_name("test-setup")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    let credentials = Credentials::new(
-        credentials.access_key_id,
-        credentials.secret_access_key,
-        Some(credentials.session_token),
-        None,
-        "member-account",
-    );
-    Ec2::from_conf(
-        aws_sdk_ec2::config::Builder::from(&config)
-            .credentials_provider(credentials)
-            .build(),
-    )
-}
-
 /// A world-open SSH rule added in the member account, and the CloudTrail record of it.
 async fn open_ssh_in_member(
     endpoint: &str,
     event_id: &str,
 ) -> (Vpc, String, String, serde_json::Value) {
-    let vpc = Vpc::create(member_ec2(endpoint).await, "sgguard member account").await;
+    let ec2 = aws::ec2_in_account(endpoint, MEMBER, MEMBER_ROLE).await;
+    let vpc = Vpc::create(ec2, "sgguard member account").await;
     let group = vpc.group("member-web").await;
     let ssh = vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()];
     let created = vpc.authorize(&group, ssh.clone()).await;

@@ -1,5 +1,7 @@
 //! The local AWS emulator (moto server) that `scripts/test` starts on 127.0.0.1 and names
 //! in `SGGUARD_TEST_AWS_ENDPOINT`.
+// Test support: an emulator call that fails is a broken test setup, so it panics.
+#![allow(clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -50,4 +52,32 @@ pub fn unique(prefix: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nanos = chrono::Utc::now().timestamp_subsec_nanos();
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// An EC2 client acting in another account through a role there, assumed with the
+/// emulator's STS. moto attributes requests made with assumed-role credentials to the
+/// role's account, so that account's EC2 is a world of its own.
+pub async fn ec2_in_account(endpoint: &str, account: &str, role: &str) -> aws_sdk_ec2::Client {
+    let config = config(endpoint).await;
+    let credentials = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
+        .role_session_name("test-setup")
+        .send()
+        .await
+        .expect("assume the role on the emulator")
+        .credentials
+        .expect("assumed-role credentials");
+    let credentials = aws_sdk_ec2::config::Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        Some(credentials.session_token),
+        None,
+        "other-account",
+    );
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config)
+            .credentials_provider(credentials)
+            .build(),
+    )
 }

@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `sgguard respond` as an operator runs it against AWS (the local emulator): redriving the
+//! dead-letter queue's messages under enforce, and the multi-account path through
+//! `--member-role`, with the same code and stores as the Lambda.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use sgguard_aws::{DynamoAuditLog, TableNames, create_tables};
+use sgguard_responder::AuditLog;
+use sgguard_testkit::aws;
+use sgguard_testkit::cloudtrail::{self, Caller};
+use sgguard_testkit::ec2::{Vpc, ids, tcp, v4};
+
+const HOME: &str = "123456789012";
+const MEMBER: &str = "222233334444";
+const REGION: &str = "us-east-1";
+
+/// A Lambda OnFailure record, as the dead-letter queue keeps it, for one event.
+fn dead_letter(record: &Value) -> Value {
+    json!({
+        "version": "1.0",
+        "timestamp": "2026-11-26T10:00:00.000Z",
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": cloudtrail::envelope(record),
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Retryable", "errorMessage": "retryable: audit log: throttled"}
+    })
+}
+
+/// `sgguard respond --mode enforce --store dynamodb` on the emulator.
+fn respond(dir: &Path, endpoint: &str, tables: &TableNames) -> Command {
+    let mut cmd = Command::cargo_bin("sgguard").unwrap();
+    for var in [
+        "SGGUARD_STORE",
+        "SGGUARD_MODE",
+        "SGGUARD_SELF_ARNS",
+        "SGGUARD_MEMBER_ROLE_NAME",
+        "AWS_PROFILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "respond", "--mode", "enforce", "--format", "json", "--store", "dynamodb",
+        ])
+        .args(["--aws-region", REGION, "--endpoint-url", endpoint])
+        .args([
+            "--audit-table",
+            &tables.audit,
+            "--allowlist-table",
+            &tables.allowlist,
+        ]);
+    cmd
+}
+
+#[tokio::test]
+async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_member_role() {
+    let Some(endpoint) = aws::endpoint(
+        "dead_letters_are_redriven_and_member_accounts_reached_through_the_member_role",
+    ) else {
+        return;
+    };
+    let config = aws::config(&endpoint).await;
+    let tables = TableNames {
+        audit: aws::unique("respond-audit"),
+        allowlist: aws::unique("respond-allow"),
+    };
+    create_tables(&aws_sdk_dynamodb::Client::new(&config), &tables)
+        .await
+        .unwrap();
+
+    // A world-open SSH rule in the home account and one in a member account.
+    let caller = |account| Caller::role(account, "Admin", "mallory");
+    let ssh = vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()];
+    let home = Vpc::create(aws_sdk_ec2::Client::new(&config), "sgguard respond home").await;
+    let home_group = home.group("home-web").await;
+    let home_rules = home.authorize(&home_group, ssh.clone()).await;
+    let home_id = aws::unique("redrive-home");
+    let home_event = cloudtrail::authorize(
+        &home_id,
+        false,
+        HOME,
+        REGION,
+        &caller(HOME),
+        &home_group,
+        &ssh,
+        &home_rules,
+    );
+    let member = Vpc::create(
+        aws::ec2_in_account(&endpoint, MEMBER, "sgguard-member").await,
+        "sgguard respond member",
+    )
+    .await;
+    let member_group = member.group("member-web").await;
+    let member_rules = member.authorize(&member_group, ssh.clone()).await;
+    let member_id = aws::unique("redrive-member");
+    let member_event = cloudtrail::authorize(
+        &member_id,
+        false,
+        MEMBER,
+        REGION,
+        &caller(MEMBER),
+        &member_group,
+        &ssh,
+        &member_rules,
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = dir.path().join("dead-letters.jsonl");
+    std::fs::write(
+        &dlq,
+        format!(
+            "{}\n{}\n",
+            dead_letter(&home_event),
+            dead_letter(&member_event)
+        ),
+    )
+    .unwrap();
+
+    // Without --member-role: the home event is reverted, the member event's revert fails
+    // (exit 3), and nothing is tried in the wrong account.
+    let first = respond(dir.path(), &endpoint, &tables)
+        .arg(&dlq)
+        .assert()
+        .code(3);
+    let lines: Vec<Value> = String::from_utf8_lossy(&first.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["reverted", "revert_failed"], "{lines:#?}");
+    assert!(
+        ids(&home.ingress_rules(&home_group).await).is_empty(),
+        "the home rule is gone"
+    );
+    assert_eq!(
+        ids(&member.ingress_rules(&member_group).await),
+        ids(&member_rules),
+        "the member rule stays"
+    );
+
+    // A failed revert is final for its event: running it again is a duplicate.
+    std::fs::write(&dlq, format!("{}\n", dead_letter(&member_event))).unwrap();
+    let again = respond(dir.path(), &endpoint, &tables)
+        .args(["--member-role", "sgguard-member"])
+        .arg(&dlq)
+        .assert()
+        .success();
+    let line: Value = serde_json::from_slice(&again.get_output().stdout).unwrap();
+    assert_eq!(line["outcome"], "duplicate", "{line:#}");
+
+    // A new change in the member account, with the member role: reverted there.
+    let rdp = vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()];
+    let rdp_rules = member.authorize(&member_group, rdp.clone()).await;
+    let rdp_id = aws::unique("redrive-member-rdp");
+    let rdp_event = cloudtrail::authorize(
+        &rdp_id,
+        false,
+        MEMBER,
+        REGION,
+        &caller(MEMBER),
+        &member_group,
+        &rdp,
+        &rdp_rules,
+    );
+    std::fs::write(&dlq, format!("{}\n", dead_letter(&rdp_event))).unwrap();
+    let second = respond(dir.path(), &endpoint, &tables)
+        .args(["--member-role", "sgguard-member"])
+        .arg(&dlq)
+        .assert()
+        .success();
+    let line: Value = serde_json::from_slice(&second.get_output().stdout).unwrap();
+    assert_eq!(line["outcome"], "reverted", "{line:#}");
+    let left = ids(&member.ingress_rules(&member_group).await);
+    assert!(
+        !left.contains(&ids(&rdp_rules)[0]),
+        "the RDP rule is gone: {left:?}"
+    );
+    assert_eq!(left, ids(&member_rules), "only the RDP rule was reverted");
+
+    let audit = DynamoAuditLog::new(aws_sdk_dynamodb::Client::new(&config), &tables.audit);
+    let stored = audit.event(&rdp_id).await.unwrap().expect("recorded");
+    assert_eq!(stored.account.as_deref(), Some(MEMBER));
+    assert_eq!(
+        audit
+            .event(&member_id)
+            .await
+            .unwrap()
+            .expect("recorded")
+            .outcome
+            .as_str(),
+        "revert_failed"
+    );
+}
