@@ -149,6 +149,19 @@ impl Config {
     }
 }
 
+/// Explicit limits for every AWS request the function sends. The SDK sets no read or
+/// operation timeout by default, so one hung connection could use up the whole invocation;
+/// with these a request fails within seconds and is retried by the SDK, and a revert's
+/// handful of requests fits the function's 60 s timeout (`infra/template.yaml`). An event
+/// cut short anyway stays `pending` and the asynchronous retry resumes it.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
 /// An IAM role name, optionally behind a path (`path/name`).
 fn is_role_name(name: &str) -> bool {
     let valid = |part: &str| {

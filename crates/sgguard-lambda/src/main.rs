@@ -9,7 +9,11 @@ use sgguard_lambda::{Config, handler};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env(|name| std::env::var(name).ok())?;
-    let sdk = sgguard_aws::load_config(None, None).await;
+    let sdk = sgguard_aws::load_config(None, None)
+        .await
+        .into_builder()
+        .timeout_config(sgguard_lambda::sdk_timeouts())
+        .build();
     let responder = config.responder(&sdk);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         handler::handle(&responder, event.payload)
