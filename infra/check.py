@@ -12,6 +12,12 @@
    SQS targets: the central rule receives every call of the family and nothing else;
    the forwarder's rule carries a member bus's events to the central bus; the outcome
    rule passes on exactly the notable Lambda results.
+5. The translated template deploys on moto's CloudFormation with its defaults and with
+   every option on, and the conditions resolve as documented: the role gets the EC2
+   write actions only in enforce mode (egress only with RevertEgress), sts:AssumeRole
+   only with a member role; the function's environment holds the mode, its own role ARN
+   and the extra self ARNs. (moto skips the resource types it does not model, such as
+   alarms and event-invoke configs; the Rust test and cfn-lint cover those.)
 
 Steps 3 and 4 are skipped with a notice when their tool or endpoint is missing, except
 under CI (env CI set), where that is a failure. What the templates must contain to agree
@@ -23,6 +29,7 @@ The last line printed is `N passed, M failed`; the exit code is non-zero on any 
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
@@ -412,6 +419,117 @@ def moto_checks(endpoint: str) -> None:
         moto.close()
 
 
+# ------------------------------------------------------------ stack deploys
+
+# Parameter sets deployed on the emulator, and what the resolved stack must hold.
+STACKS: dict[str, dict[str, Any]] = {
+    "defaults (audit)": {
+        "parameters": {},
+        "writes": set(),
+        "mode": "audit",
+        "member_role": "",
+    },
+    "enforce with every option": {
+        "parameters": {
+            "Mode": "enforce",
+            "RevertEgress": "true",
+            "MemberRoleName": "sgguard-member",
+            "OrganizationId": "o-abcdefghij",
+            "OutcomeDestinationArn": "arn:aws:events:us-east-1:123456789012:event-bus/ops",
+            "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+            "SelfArns": "arn:aws:iam::123456789012:role/break-glass",
+        },
+        "writes": {
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:ModifySecurityGroupRules",
+            "ec2:RevokeSecurityGroupEgress",
+            "sts:AssumeRole",
+            "events:PutEvents",
+        },
+        "mode": "enforce",
+        "member_role": "sgguard-member",
+    },
+    "enforce, ingress only": {
+        "parameters": {"Mode": "enforce"},
+        "writes": {"ec2:RevokeSecurityGroupIngress", "ec2:ModifySecurityGroupRules"},
+        "mode": "enforce",
+        "member_role": "",
+    },
+}
+# Actions that only some parameter sets may grant.
+CONDITIONAL_ACTIONS = set().union(*(case["writes"] for case in STACKS.values()))
+
+
+def deploy_checks(endpoint: str) -> None:
+    import boto3
+
+    kw = dict(
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+    cf, iam, lam, ddb, s3 = (boto3.client(n, **kw) for n in ("cloudformation", "iam", "lambda", "dynamodb", "s3"))
+    suffix = uuid.uuid4().hex[:8]
+    bucket = "sgguard-check-bucket"  # the CodeUri translate() put in the template
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - exists from an earlier run
+        pass
+    s3.put_object(Bucket=bucket, Key="sgguard-lambda.zip", Body=b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
+    template = json.dumps(state["cfn"])
+    for index, (label, case) in enumerate(STACKS.items()):
+        name = f"sgguard-check-{index}-{suffix}"
+        tables = {"AuditTableName": f"check-audit-{index}-{suffix}", "AllowlistTableName": f"check-allow-{index}-{suffix}"}
+        parameters = {**case["parameters"], **tables}
+
+        def deployed(name: str = name, parameters: dict[str, str] = parameters, case: dict[str, Any] = case) -> str:
+            cf.create_stack(
+                StackName=name,
+                TemplateBody=template,
+                Capabilities=["CAPABILITY_IAM"],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            )
+            stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+            assert stack["StackStatus"] == "CREATE_COMPLETE", f"{stack['StackStatus']}: {stack.get('StackStatusReason')}"
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            resources = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cf.list_stack_resources(StackName=name)["StackResourceSummaries"] if r["LogicalResourceId"]}
+            document = iam.get_role_policy(RoleName=resources["FunctionRole"], PolicyName="sgguard")["PolicyDocument"]
+            if isinstance(document, str):  # moto returns the document as a Python repr
+                document = ast.literal_eval(document)
+            granted: set[str] = set()
+            for statement in document["Statement"]:
+                if statement:  # a !If that resolved to AWS::NoValue
+                    actions = statement["Action"]
+                    granted.update([actions] if isinstance(actions, str) else actions)
+            got = granted & CONDITIONAL_ACTIONS
+            assert got == case["writes"], f"conditional actions {sorted(got)}, expected {sorted(case['writes'])}"
+            env = lam.get_function_configuration(FunctionName=resources["GuardFunction"])["Environment"]["Variables"]
+            assert env["SGGUARD_MODE"] == case["mode"], env
+            assert env["SGGUARD_MEMBER_ROLE_NAME"] == case["member_role"], env
+            self_arns = env["SGGUARD_SELF_ARNS"].split(",")
+            assert self_arns[0] == outputs["RoleArn"], f"SGGUARD_SELF_ARNS {self_arns} does not start with the role {outputs['RoleArn']}"
+            extra = case["parameters"].get("SelfArns")
+            assert self_arns[1:] == ([extra] if extra else []), self_arns
+            assert outputs["AuditTableName"] == tables["AuditTableName"], outputs
+            return f"{len(granted)} actions, {len(resources)} resources modelled"
+
+        try:
+            check(f"moto CloudFormation: the stack deploys, {label}", deployed)
+        finally:
+            for cleanup in (
+                lambda: cf.delete_stack(StackName=name),
+                *(
+                    (lambda t=t: (ddb.update_table(TableName=t, DeletionProtectionEnabled=False), ddb.delete_table(TableName=t)))
+                    for t in tables.values()
+                ),
+            ):
+                try:
+                    cleanup()
+                except Exception:  # noqa: BLE001 - best effort
+                    pass
+
+
 def main() -> int:
     for name in TEMPLATES:
         check(f"{name} parses", load(name))
@@ -435,6 +553,8 @@ def main() -> int:
         check("moto event-pattern tests", lambda: fail("a template did not load"))
     elif endpoint:
         moto_checks(endpoint)
+        if "cfn" in state:
+            deploy_checks(endpoint)
     else:
         skip_or_fail("moto event-pattern tests", "SGGUARD_TEST_AWS_ENDPOINT is not set")
 

@@ -130,9 +130,10 @@ impl DynamoAuditLog {
         }
     }
 
-    /// Items expire (DynamoDB TTL) this many days after the event.
+    /// Items expire (DynamoDB TTL) this many days after their event; `None` or 0 keeps
+    /// them forever.
     pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
-        self.retention_days = days;
+        self.retention_days = days.filter(|days| *days > 0);
         self
     }
 

@@ -75,6 +75,8 @@ impl Config {
             "0" | "false" | "no" | "off" => false,
             _ => return Err(fail(name, format!("`{egress}` is not true or false"))),
         };
+        // 0 keeps items forever, like the template's RetentionDays: it must never mean
+        // "expire at the event time", which would let TTL delete the audit trail.
         let retention_days = match get("SGGUARD_RETENTION_DAYS") {
             None => None,
             Some(days) => Some(days.parse::<u32>().map_err(|_| {
@@ -82,7 +84,8 @@ impl Config {
                     "SGGUARD_RETENTION_DAYS",
                     format!("`{days}` is not a number of days"),
                 )
-            })?),
+            })?)
+            .filter(|days| *days > 0),
         };
         let mut self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
             .map(|v| {
@@ -263,6 +266,8 @@ mod tests {
         );
         assert!(c.revert_egress);
         assert_eq!(c.retention_days, Some(400));
+        let forever = config(&[("SGGUARD_RETENTION_DAYS", "0")]).unwrap();
+        assert_eq!(forever.retention_days, None, "0 keeps items forever");
     }
 
     #[test]
