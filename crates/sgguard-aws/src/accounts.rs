@@ -28,7 +28,9 @@ pub(crate) enum Access {
     Member(SharedCredentialsProvider),
 }
 
-/// Resolves an event's account to the credentials that may act in it.
+/// Resolves an event's account to the credentials that may act in it. Give it a
+/// configuration loaded by `aws_config` (it carries the time source the assume-role
+/// provider needs).
 #[derive(Debug)]
 pub struct AccountAccess {
     sdk: SdkConfig,
@@ -95,6 +97,10 @@ impl AccountAccess {
                 home: home.to_owned(),
             });
         };
+        // A sanitized or corrupt record ("...", "unknown") names no account to act in.
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::InvalidAccount(account.to_owned()));
+        }
         if let Some(provider) = self.cached(account) {
             return Ok(Access::Member(provider));
         }
@@ -135,7 +141,55 @@ pub fn member_role_arn(account: &str, role_name: &str, region: Option<&str>) -> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    /// A loaded configuration (it carries the time source the assume-role provider needs);
+    /// nothing here makes a request.
+    async fn access(member_role: Option<&str>) -> AccountAccess {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .load()
+            .await;
+        AccountAccess::new(sdk)
+            .with_home_account("111122223333")
+            .with_member_role(member_role.map(str::to_owned))
+    }
+
+    #[tokio::test]
+    async fn each_account_gets_the_right_access() {
+        let central = access(Some("sgguard-member")).await;
+        assert!(matches!(central.access("").await.unwrap(), Access::Home));
+        assert!(matches!(
+            central.access("111122223333").await.unwrap(),
+            Access::Home
+        ));
+        assert!(matches!(
+            central.access("222233334444").await.unwrap(),
+            Access::Member(_)
+        ));
+        for bad in ["...", "unknown", "2222333344445", "22223333444a"] {
+            match central.access(bad).await {
+                Err(Error::InvalidAccount(account)) => assert_eq!(account, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let alone = access(None).await;
+        match alone.access("222233334444").await {
+            Err(err @ Error::ForeignAccount { .. }) => {
+                let message = err.to_string();
+                assert!(
+                    message.contains("222233334444") && message.contains("111122223333"),
+                    "{message}"
+                );
+                assert!(!err.is_retryable());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn role_arn_follows_the_partition() {

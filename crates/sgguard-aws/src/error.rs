@@ -37,6 +37,8 @@ pub enum Error {
         "the event is from account {account}, but these credentials belong to account {home}; to act in member accounts set SGGUARD_MEMBER_ROLE_NAME (sgguard respond: --member-role) to a role deployed there by infra/member-role.yaml"
     )]
     ForeignAccount { account: String, home: String },
+    #[error("`{0}` is not an AWS account id (12 digits): no member account to act in")]
+    InvalidAccount(String),
     /// An import larger than one transaction failed part-way: the first `written` entries
     /// (whole transactions) are stored, the rest are not.
     #[error(
