@@ -365,3 +365,34 @@ fn a_missing_input_path_fails_with_status_1_naming_it() {
         .stdout(predicate::str::is_empty())
         .stderr(predicate::str::contains("no-such-trail.json"));
 }
+
+#[test]
+fn retry_failed_needs_enforce_and_is_not_a_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = examples()
+        .join("events")
+        .join("01-envelope-authorize-ingress-ipv4-world-ssh.json");
+    sgguard(dir.path())
+        .args(["respond", "--retry-failed", "--store", "sqlite:a.db"])
+        .arg(&event)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("--retry-failed")
+                .and(predicate::str::contains("--mode enforce")),
+        );
+    sgguard(dir.path())
+        .args([
+            "respond",
+            "--retry-failed",
+            "--dry-run",
+            "--mode",
+            "enforce",
+            "--store",
+            "sqlite:a.db",
+        ])
+        .arg(&event)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--dry-run"));
+}

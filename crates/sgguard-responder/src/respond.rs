@@ -23,6 +23,7 @@ pub struct Responder<A, L, R> {
     allowlist: L,
     remediator: R,
     policy: Policy,
+    retry_failed: bool,
 }
 
 impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
@@ -32,7 +33,17 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             allowlist,
             remediator,
             policy,
+            retry_failed: false,
         }
+    }
+
+    /// Acts again on events already recorded as `revert_failed` (an operator's choice, after
+    /// fixing what made the revert fail), instead of reporting them as duplicates. The event
+    /// is judged afresh against today's allowlist and policy, so a rule approved since is
+    /// left alone; what was reverted before counts as already gone. Only under enforce.
+    pub fn retrying_failed(mut self, retry: bool) -> Self {
+        self.retry_failed = retry && self.policy.mode == sgguard_core::Mode::Enforce;
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -123,6 +134,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             Err(err) => (Vec::new(), Some(err)),
         };
         let mut decision = decide(&set, &Allowlist::new(entries), &self.policy, Utc::now());
+        let held_back = allowlist_error.is_some();
         if let Some(err) = allowlist_error {
             tracing::error!(error = %err, "allowlist unusable; recording without acting");
             hold_back(&mut decision, &err);
@@ -135,6 +147,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         };
         annotate(&mut report, &steps, prefix);
 
+        let mut retrying = false;
         match self
             .audit
             .begin(&report, record)
@@ -142,6 +155,14 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             .map_err(Error::Audit)?
         {
             Begin::Inserted => {}
+            // The fresh decision in `report` replaces the failed one: it is judged against
+            // today's allowlist. Never on an allowlist that cannot be read.
+            Begin::Existing(stored)
+                if self.retry_failed && !held_back && stored.outcome == Outcome::RevertFailed =>
+            {
+                tracing::info!(event_id = ?stored.event_id, "retrying a failed revert");
+                retrying = true;
+            }
             Begin::Existing(stored) if stored.outcome == Outcome::Pending => {
                 tracing::info!(event_id = ?stored.event_id, "resuming an interrupted remediation");
                 report = *stored;
@@ -156,13 +177,19 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 return Ok(duplicate);
             }
         }
-        if report.outcome == Outcome::Pending {
+        let acting = report.outcome == Outcome::Pending;
+        if acting {
             if self.policy.mode == sgguard_core::Mode::Audit {
                 // Left pending under enforce, redelivered after a switch to audit: act no more.
                 stand_down(&mut report, &self.policy);
             } else {
                 self.remediate(&mut report, &histories).await?;
             }
+        }
+        if retrying {
+            report.reason = format!("retried after revert_failed: {}", report.reason);
+        }
+        if acting || retrying {
             self.audit.complete(&report).await.map_err(Error::Audit)?;
         }
         Ok(report)

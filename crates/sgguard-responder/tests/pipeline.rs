@@ -1224,6 +1224,77 @@ async fn a_permanent_remediation_failure_is_recorded_as_revert_failed() {
 }
 
 #[tokio::test]
+async fn a_failed_revert_is_retried_only_on_request_and_judged_afresh() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let denied = Recorder::scripted([Script::Permanent, Script::Permanent]);
+    let failing = Responder::new(&store, allowlist(), &denied, policy(Mode::Enforce));
+    let ssh = authorize("e-ssh", "2026-11-20T09:15:02Z")
+        .rule("sgr-ssh", WORLD, 22)
+        .build();
+    let rdp = authorize("e-rdp", "2026-11-20T09:16:02Z")
+        .rule("sgr-rdp", WORLD, 3389)
+        .build();
+    for record in [&ssh, &rdp] {
+        let report = failing.handle(record, None).await.unwrap();
+        assert_eq!(report.outcome, Outcome::RevertFailed);
+    }
+
+    // The cause is fixed, and RDP from anywhere has been approved since.
+    let mut kiosk = AllowEntry::new("kiosk-rdp", "it@example.com", "IT-7 kiosk");
+    kiosk.protocol = Protocol::Tcp;
+    kiosk.ports = PortRange::single(3389);
+    kiosk.cidrs = vec![WORLD.parse().unwrap()];
+    let approved_since = StaticAllowlist::new(vec![office_ssh(), kiosk]);
+    let working = Recorder::default();
+
+    // Without asking, a failed revert stays as it is.
+    let plain = Responder::new(&store, &approved_since, &working, policy(Mode::Enforce));
+    assert_eq!(
+        plain.handle(&ssh, None).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    // Asking in audit mode changes nothing either.
+    let audit = Responder::new(&store, &approved_since, &working, policy(Mode::Audit))
+        .retrying_failed(true);
+    assert_eq!(
+        audit.handle(&ssh, None).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    assert!(working.steps().is_empty());
+
+    let retry = Responder::new(&store, &approved_since, &working, policy(Mode::Enforce))
+        .retrying_failed(true);
+    let report = retry.handle(&ssh, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    assert!(
+        report.reason.starts_with("retried after revert_failed: "),
+        "{}",
+        report.reason
+    );
+    assert_eq!(stored(&store, "e-ssh").await.outcome, Outcome::Reverted);
+    assert_eq!(
+        store.rule_history("sgr-ssh").await.unwrap()[0]
+            .change
+            .action,
+        Action::Reverted
+    );
+
+    // Approved since the failure: recorded as approved, nothing done.
+    let report = retry.handle(&rdp, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Approved, "{}", report.reason);
+    assert_eq!(report.changes[0].approved_by.as_deref(), Some("kiosk-rdp"));
+    assert_eq!(stored(&store, "e-rdp").await.outcome, Outcome::Approved);
+
+    // One revoke in all, and settled events are duplicates even when retrying.
+    assert_eq!(working.steps().len(), 1);
+    assert_eq!(
+        retry.handle(&ssh, None).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    assert_eq!(working.steps().len(), 1);
+}
+
+#[tokio::test]
 async fn a_failed_complete_is_resumed_and_the_revoke_reissued() {
     let store = SqliteStore::open_in_memory().unwrap();
     let flaky = FlakyAudit::new(&store, 1);

@@ -21,11 +21,14 @@ anything is done, so running the same files twice reverts nothing twice. Reads w
 reads, including the dead-letter queue's messages: redrive them with this command.
 
 Events of other accounts than the credentials' are reverted only with --member-role, through
-that role in the event's account; without it their revert fails and is recorded.
+that role in the event's account; without it their revert fails and is recorded. A failed
+revert is final for its event (running it again reports a duplicate) until --retry-failed
+asks for another attempt, judged against the current allowlist.
 
 Examples:
   sgguard respond --dry-run --mode enforce --store dynamodb event.json
   sgguard respond --mode enforce --store dynamodb --member-role sgguard-member dead-letters.jsonl
+  sgguard respond --mode enforce --store dynamodb --member-role sgguard-member --retry-failed events/
   sgguard respond --mode enforce --store dynamodb --aws-region eu-west-1 event.json
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 sgguard respond --mode enforce --store dynamodb events/";
 
@@ -50,6 +53,12 @@ pub struct RespondArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Act again on events recorded as `revert_failed` (after fixing the cause: permissions,
+    /// a member role), instead of reporting them as duplicates. Each is judged afresh
+    /// against the current allowlist. Needs `--mode enforce`.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub retry_failed: bool,
+
     /// Act on events of other accounts through the role of this name in each of them
     /// (infra/member-role.yaml). Its sessions also count as the responder itself. Without
     /// it, the revert of an event from another account than the credentials' fails and is
@@ -63,6 +72,9 @@ pub struct RespondArgs {
 }
 
 pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<PipelineRun> {
+    if args.retry_failed && args.policy.mode != sgguard_core::Mode::Enforce {
+        anyhow::bail!("--retry-failed acts on events, so it needs --mode enforce");
+    }
     let stores = args.store.open().await?;
     let allowlist = pipeline::select_allowlist(args.allowlist.as_deref(), stores.allowlist)?;
     let remediator = if args.dry_run {
@@ -79,7 +91,8 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
     policy
         .self_arns
         .extend(args.member_role.as_deref().map(member_role_self_arn));
-    let responder = Responder::new(stores.audit, allowlist, remediator, policy);
+    let responder = Responder::new(stores.audit, allowlist, remediator, policy)
+        .retrying_failed(args.retry_failed);
     pipeline::run(
         &responder,
         &args.paths,
