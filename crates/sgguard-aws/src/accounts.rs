@@ -61,10 +61,6 @@ impl AccountAccess {
         self
     }
 
-    pub fn member_role(&self) -> Option<&str> {
-        self.member_role.as_deref()
-    }
-
     /// The account the shared credentials belong to: one `GetCallerIdentity` per process.
     pub async fn home_account(&self) -> Result<&str, Error> {
         self.home
