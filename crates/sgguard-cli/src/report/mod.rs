@@ -24,7 +24,7 @@ pub use html::{esc, rule_content};
 
 use html::outcome_css;
 use summary::{actor_key, group_key, render_summary, tally};
-use tables::{render_findings, render_reverts, render_top_actors, render_top_groups};
+use tables::{TOP_ACTORS, TOP_GROUPS, render_findings, render_reverts, render_top};
 use timeline::{Timeline, render_chart, render_legend, render_timeline_table};
 
 /// Rows shown in the top actors and top groups tables.
@@ -186,8 +186,8 @@ pub fn render_html(meta: &ReportMeta, events: &[EventReport]) -> String {
 
         render_findings(&mut out, events);
 
-        render_top_actors(&mut out, &tally(events, actor_key));
-        render_top_groups(&mut out, &tally(events, group_key));
+        render_top(&mut out, &TOP_ACTORS, &tally(events, actor_key));
+        render_top(&mut out, &TOP_GROUPS, &tally(events, group_key));
 
         render_reverts(
             &mut out,

@@ -210,75 +210,96 @@ pub(super) fn render_reverts(out: &mut String, events: &[EventReport], would_rev
     out.push_str("</section>\n");
 }
 
-pub(super) fn render_top_actors(out: &mut String, rows: &[(String, Tally)]) {
-    out.push_str(&format!(
-        "<section id=\"actors\" aria-labelledby=\"actors-h\"><h2 id=\"actors-h\">Top actors \
-         <span class=\"pill\">{} callers</span></h2>\n",
-        count_span("count-actors", rows.len())
-    ));
-    let max = rows.first().map_or(0, |(_, t)| t.events);
-    out.push_str(
-        "<div class=\"table-wrap\"><table class=\"top\"><thead><tr><th scope=\"col\">Actor</th>\
-         <th scope=\"col\" class=\"num\">Events</th><th scope=\"col\" class=\"num\">Unapproved</th>\
-         <th scope=\"col\" class=\"num\">Reverted</th><th scope=\"col\">Last seen</th></tr></thead><tbody>\n",
-    );
-    for (actor, t) in rows.iter().take(TOP) {
-        out.push_str(&format!(
-            "<tr class=\"actor-row\" data-actor=\"{}\"><td class=\"mono actor\" title=\"{}\">{}</td>\
-             <td class=\"num\" data-count=\"{}\">{}{}</td>{}{}<td class=\"small\">{}</td></tr>\n",
-            esc(actor),
-            esc(actor),
-            esc(&short_actor(actor)),
-            t.events,
-            meter(t.events, max, "#64748b"),
-            t.events,
-            warn_cell(t.unapproved, "warn"),
-            warn_cell(t.reverted, "rev"),
-            t.last
-                .map(|l| l.format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_else(|| "-".to_owned()),
-        ));
-    }
-    out.push_str("</tbody></table></div>\n");
-    if rows.len() > TOP {
-        out.push_str(&format!(
-            "<p class=\"more\">and {} more callers.</p>\n",
-            rows.len() - TOP
-        ));
-    }
-    out.push_str("</section>\n");
+/// What differs between the "top actors" and "top groups" tables; the rest is shared.
+pub(super) struct TopTable {
+    /// Section id; also names the count (`count-<id>`).
+    id: &'static str,
+    title: &'static str,
+    /// What the rows are, for the pill and the "and N more" line.
+    noun: &'static str,
+    /// The header cells after Events, Unapproved and Reverted.
+    key_header: &'static str,
+    tail_headers: &'static str,
+    row_class: &'static str,
+    data_attr: &'static str,
+    key_cell: fn(&str, &Tally) -> String,
+    /// Cells between the counts and the time (the groups' max risk).
+    extra_cells: fn(&Tally) -> String,
 }
 
-pub(super) fn render_top_groups(out: &mut String, rows: &[(String, Tally)]) {
-    out.push_str(&format!(
-        "<section id=\"groups\" aria-labelledby=\"groups-h\"><h2 id=\"groups-h\">Top groups \
-         <span class=\"pill\">{} groups</span></h2>\n",
-        count_span("count-groups", rows.len())
-    ));
-    let max = rows.first().map_or(0, |(_, t)| t.events);
-    out.push_str(
-        "<div class=\"table-wrap\"><table class=\"top\"><thead><tr><th scope=\"col\">Group</th>\
-         <th scope=\"col\" class=\"num\">Events</th><th scope=\"col\" class=\"num\">Unapproved</th>\
-         <th scope=\"col\" class=\"num\">Reverted</th><th scope=\"col\">Max risk</th>\
-         <th scope=\"col\">Last change</th></tr></thead><tbody>\n",
-    );
-    for (group, t) in rows.iter().take(TOP) {
+pub(super) const TOP_ACTORS: TopTable = TopTable {
+    id: "actors",
+    title: "Top actors",
+    noun: "callers",
+    key_header: "Actor",
+    tail_headers: "<th scope=\"col\">Last seen</th>",
+    row_class: "actor-row",
+    data_attr: "data-actor",
+    key_cell: |actor, _| {
+        format!(
+            "<td class=\"mono actor\" title=\"{}\">{}</td>",
+            esc(actor),
+            esc(&short_actor(actor))
+        )
+    },
+    extra_cells: |_| String::new(),
+};
+
+pub(super) const TOP_GROUPS: TopTable = TopTable {
+    id: "groups",
+    title: "Top groups",
+    noun: "groups",
+    key_header: "Group",
+    tail_headers: "<th scope=\"col\">Max risk</th>\
+         <th scope=\"col\">Last change</th>",
+    row_class: "group-row",
+    data_attr: "data-group",
+    key_cell: |group, t| {
         let scope = t
             .scope
             .as_deref()
             .map(|s| format!("<div class=\"muted small\">{}</div>", esc(s)))
             .unwrap_or_default();
+        format!("<td class=\"mono\">{}{scope}</td>", esc(group))
+    },
+    extra_cells: |t| {
+        format!(
+            "<td>{}</td>",
+            risk_badge(t.max_risk.unwrap_or(RiskLevel::None))
+        )
+    },
+};
+
+pub(super) fn render_top(out: &mut String, table: &TopTable, rows: &[(String, Tally)]) {
+    let TopTable {
+        id, title, noun, ..
+    } = table;
+    out.push_str(&format!(
+        "<section id=\"{id}\" aria-labelledby=\"{id}-h\"><h2 id=\"{id}-h\">{title} \
+         <span class=\"pill\">{} {noun}</span></h2>\n",
+        count_span(&format!("count-{id}"), rows.len())
+    ));
+    let max = rows.first().map_or(0, |(_, t)| t.events);
+    out.push_str(&format!(
+        "<div class=\"table-wrap\"><table class=\"top\"><thead><tr><th scope=\"col\">{}</th>\
+         <th scope=\"col\" class=\"num\">Events</th><th scope=\"col\" class=\"num\">Unapproved</th>\
+         <th scope=\"col\" class=\"num\">Reverted</th>{}</tr></thead><tbody>\n",
+        table.key_header, table.tail_headers
+    ));
+    for (key, t) in rows.iter().take(TOP) {
         out.push_str(&format!(
-            "<tr class=\"group-row\" data-group=\"{}\"><td class=\"mono\">{}{scope}</td>\
-             <td class=\"num\" data-count=\"{}\">{}{}</td>{}{}<td>{}</td><td class=\"small\">{}</td></tr>\n",
-            esc(group),
-            esc(group),
+            "<tr class=\"{}\" {}=\"{}\">{}\
+             <td class=\"num\" data-count=\"{}\">{}{}</td>{}{}{}<td class=\"small\">{}</td></tr>\n",
+            table.row_class,
+            table.data_attr,
+            esc(key),
+            (table.key_cell)(key, t),
             t.events,
             meter(t.events, max, "#64748b"),
             t.events,
             warn_cell(t.unapproved, "warn"),
             warn_cell(t.reverted, "rev"),
-            risk_badge(t.max_risk.unwrap_or(RiskLevel::None)),
+            (table.extra_cells)(t),
             t.last
                 .map(|l| l.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "-".to_owned()),
@@ -287,7 +308,7 @@ pub(super) fn render_top_groups(out: &mut String, rows: &[(String, Tally)]) {
     out.push_str("</tbody></table></div>\n");
     if rows.len() > TOP {
         out.push_str(&format!(
-            "<p class=\"more\">and {} more groups.</p>\n",
+            "<p class=\"more\">and {} more {noun}.</p>\n",
             rows.len() - TOP
         ));
     }
