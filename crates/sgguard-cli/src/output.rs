@@ -91,8 +91,9 @@ pub fn change_line(change: &ChangeReport) -> String {
     .to_owned()
 }
 
-/// Renders reports as an aligned table; colours only when `color` is set.
-pub fn render_table(reports: &[EventReport], color: bool) -> String {
+/// A borderless table with `header`, the style of every table the CLI prints; colours
+/// only when `color` is set.
+pub fn plain_table(header: &[&str], color: bool) -> Table {
     let mut table = Table::new();
     table
         .load_style(NOTHING)
@@ -102,30 +103,45 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
     } else {
         table.force_no_tty();
     }
-    table.set_header([
-        "TIME (UTC)",
-        "EVENT",
-        "GROUP",
-        "ACTOR",
-        "OUTCOME",
-        "CHANGES",
-    ]);
+    table.set_header(header.to_vec());
+    table
+}
+
+/// One line per change of a report, each remediation step under the first change it
+/// settled (one step can settle several changes: it is shown once).
+pub fn change_lines(report: &EventReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut steps_shown: Vec<&str> = Vec::new();
+    for change in &report.changes {
+        lines.push(change_line(change));
+        if let Some(step) = change
+            .remediation
+            .as_deref()
+            .filter(|s| change.action != Action::None && !steps_shown.contains(s))
+        {
+            steps_shown.push(step);
+            lines.push(format!("  -> {step}"));
+        }
+    }
+    lines
+}
+
+/// Renders reports as an aligned table; colours only when `color` is set.
+pub fn render_table(reports: &[EventReport], color: bool) -> String {
+    let mut table = plain_table(
+        &[
+            "TIME (UTC)",
+            "EVENT",
+            "GROUP",
+            "ACTOR",
+            "OUTCOME",
+            "CHANGES",
+        ],
+        color,
+    );
     for r in reports {
         let risk = r.max_risk();
-        let mut changes: Vec<String> = Vec::new();
-        let mut steps_shown: Vec<&str> = Vec::new();
-        for change in &r.changes {
-            changes.push(change_line(change));
-            // One step can settle several changes: show it once, under the first.
-            if let Some(step) = change
-                .remediation
-                .as_deref()
-                .filter(|s| change.action != Action::None && !steps_shown.contains(s))
-            {
-                steps_shown.push(step);
-                changes.push(format!("  -> {step}"));
-            }
-        }
+        let mut changes = change_lines(r);
         if changes.is_empty()
             || matches!(
                 r.outcome,

@@ -1,9 +1,10 @@
 //! Text shared by the subcommands: counts, relative times and the entry table.
 
 use chrono::{DateTime, Utc};
-use comfy_table::presets::NOTHING;
-use comfy_table::{Cell, Color, ContentArrangement, Table};
+use comfy_table::{Cell, Color};
 use sgguard_core::AllowEntry;
+
+use crate::output::plain_table;
 use sgguard_core::time::format_time;
 
 pub(super) fn entries_word(n: usize) -> String {
@@ -76,26 +77,20 @@ fn scope_text(e: &AllowEntry) -> String {
 }
 
 pub(super) fn entry_table(entries: &[&AllowEntry], now: DateTime<Utc>, color: bool) -> String {
-    let mut table = Table::new();
-    table
-        .load_style(NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table.set_header([
-        "ID",
-        "OWNER",
-        "REASON",
-        "EXPIRES",
-        "DIRECTION",
-        "PROTOCOL",
-        "PORTS",
-        "SOURCES",
-        "SCOPE",
-    ]);
+    let mut table = plain_table(
+        &[
+            "ID",
+            "OWNER",
+            "REASON",
+            "EXPIRES",
+            "DIRECTION",
+            "PROTOCOL",
+            "PORTS",
+            "SOURCES",
+            "SCOPE",
+        ],
+        color,
+    );
     let soon = now + chrono::Duration::days(7);
     for e in entries {
         let mut expires = Cell::new(expires_text(e, now));

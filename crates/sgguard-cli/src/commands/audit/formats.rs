@@ -6,7 +6,8 @@ use std::io::Write;
 use sgguard_responder::{AllowlistChange, EventReport, RuleSnapshot};
 
 use super::AuditFormat;
-use super::render::{content, group_of, render_events, rule_ids, table, verdict};
+use super::render::{content, group_of, render_events, rule_ids, verdict};
+use crate::output::plain_table;
 
 /// The header of `sgguard audit --format csv`.
 pub const EVENTS_CSV_HEADER: [&str; 11] = [
@@ -129,7 +130,7 @@ pub fn write_allowlist_changes(
             w.flush()?;
         }
         AuditFormat::Table => {
-            let mut t = table(&["AT (UTC)", "BY", "ACTION", "ENTRY", "DETAIL"], false);
+            let mut t = plain_table(&["AT (UTC)", "BY", "ACTION", "ENTRY", "DETAIL"], false);
             for c in changes {
                 t.add_row(vec![&c.at, &c.by, &c.action, &c.entry_id, &c.detail]);
             }

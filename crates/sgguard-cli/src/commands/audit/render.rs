@@ -1,13 +1,12 @@
 //! The human formats: the event table, one event in full, and one rule's history.
 
-use comfy_table::presets::NOTHING;
-use comfy_table::{Cell, Color, ContentArrangement, Table};
+use comfy_table::{Cell, Color};
 use owo_colors::{AnsiColors, OwoColorize};
 use serde_json::Value;
 use sgguard_core::{Action, Outcome};
 use sgguard_responder::{ChangeReport, EventReport, RuleSnapshot};
 
-use crate::output::{change_line, outcome_color, risk_color, short_actor};
+use crate::output::{change_lines, outcome_color, plain_table, risk_color, short_actor};
 
 pub(super) fn group_of(report: &EventReport) -> &str {
     report
@@ -55,20 +54,6 @@ pub(super) fn verdict(change: &ChangeReport) -> String {
     }
 }
 
-pub(super) fn table(header: &[&str], color: bool) -> Table {
-    let mut table = Table::new();
-    table
-        .load_style(NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table.set_header(header.to_vec());
-    table
-}
-
 fn colored(text: &str, color: Option<Color>, on: bool) -> Cell {
     let cell = Cell::new(text);
     match color {
@@ -79,7 +64,7 @@ fn colored(text: &str, color: Option<Color>, on: bool) -> Cell {
 
 /// Events as an aligned table: one row per event, its changes (and remediation) stacked.
 pub fn render_events(reports: &[EventReport], color: bool) -> String {
-    let mut t = table(
+    let mut t = plain_table(
         &[
             "TIME (UTC)",
             "EVENT ID",
@@ -94,19 +79,7 @@ pub fn render_events(reports: &[EventReport], color: bool) -> String {
     );
     for r in reports {
         let risk = r.max_risk();
-        let mut lines = Vec::new();
-        let mut steps: Vec<&str> = Vec::new();
-        for change in &r.changes {
-            lines.push(change_line(change));
-            if let Some(step) = change
-                .remediation
-                .as_deref()
-                .filter(|s| change.action != Action::None && !steps.contains(s))
-            {
-                steps.push(step);
-                lines.push(format!("  -> {step}"));
-            }
-        }
+        let mut lines = change_lines(r);
         if lines.is_empty() {
             lines.push(r.reason.clone());
         }
@@ -134,7 +107,7 @@ pub fn render_events(reports: &[EventReport], color: bool) -> String {
 
 /// One rule's history as an aligned table, oldest first.
 pub fn render_rule(rule_id: &str, history: &[RuleSnapshot], color: bool) -> String {
-    let mut t = table(
+    let mut t = plain_table(
         &[
             "TIME (UTC)",
             "EVENT ID",
