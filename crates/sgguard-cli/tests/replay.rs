@@ -484,24 +484,6 @@ fn store_specs_parse_and_display() {
     );
 }
 
-/// What the deployed function's OnFailure destination keeps in the dead-letter queue: the
-/// EventBridge event in `requestPayload`, the error beside it.
-fn dead_letter(event: &Value) -> Value {
-    serde_json::json!({
-        "version": "1.0",
-        "timestamp": "2026-11-26T10:00:00.000Z",
-        "requestContext": {
-            "requestId": "6f1a3c52-0000-4000-8000-000000000001",
-            "functionArn": "arn:aws:lambda:eu-west-1:111122223333:function:sgguard:$LATEST",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": 3
-        },
-        "requestPayload": event,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorType": "Retryable", "errorMessage": "retryable: audit log: throttled"}
-    })
-}
-
 #[tokio::test]
 async fn dead_lettered_invocations_are_read_back_like_their_events() {
     let dir = tempfile::tempdir().unwrap();
@@ -515,7 +497,7 @@ async fn dead_lettered_invocations_are_read_back_like_their_events() {
             &std::fs::read_to_string(examples().join("events").join(name)).unwrap(),
         )
         .unwrap();
-        lines.push_str(&dead_letter(&event).to_string());
+        lines.push_str(&sgguard_testkit::cloudtrail::dead_letter(&event).to_string());
         lines.push('\n');
     }
     let dlq = dir.path().join("dead-letters.jsonl");

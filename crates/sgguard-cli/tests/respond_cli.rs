@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sgguard_aws::{DynamoAuditLog, TableNames, create_tables};
 use sgguard_responder::AuditLog;
 use sgguard_testkit::aws;
@@ -17,18 +17,6 @@ use sgguard_testkit::ec2::{Vpc, ids, tcp, v4};
 const HOME: &str = "123456789012";
 const MEMBER: &str = "222233334444";
 const REGION: &str = "us-east-1";
-
-/// A Lambda OnFailure record, as the dead-letter queue keeps it, for one event.
-fn dead_letter(record: &Value) -> Value {
-    json!({
-        "version": "1.0",
-        "timestamp": "2026-11-26T10:00:00.000Z",
-        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
-        "requestPayload": cloudtrail::envelope(record),
-        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-        "responsePayload": {"errorType": "Retryable", "errorMessage": "retryable: audit log: throttled"}
-    })
-}
 
 /// `sgguard respond --mode enforce --store dynamodb` on the emulator.
 fn respond(dir: &Path, endpoint: &str, tables: &TableNames) -> Command {
@@ -117,8 +105,8 @@ async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_membe
         &dlq,
         format!(
             "{}\n{}\n",
-            dead_letter(&home_event),
-            dead_letter(&member_event)
+            cloudtrail::dead_letter(&cloudtrail::envelope(&home_event)),
+            cloudtrail::dead_letter(&cloudtrail::envelope(&member_event))
         ),
     )
     .unwrap();
@@ -149,7 +137,14 @@ async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_membe
     );
 
     // A failed revert is final for its event: running it again is a duplicate.
-    std::fs::write(&dlq, format!("{}\n", dead_letter(&member_event))).unwrap();
+    std::fs::write(
+        &dlq,
+        format!(
+            "{}\n",
+            cloudtrail::dead_letter(&cloudtrail::envelope(&member_event))
+        ),
+    )
+    .unwrap();
     let again = respond(dir.path(), &endpoint, &tables)
         .args(["--member-role", "sgguard-member"])
         .arg(&dlq)
@@ -192,7 +187,14 @@ async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_membe
         &rdp,
         &rdp_rules,
     );
-    std::fs::write(&dlq, format!("{}\n", dead_letter(&rdp_event))).unwrap();
+    std::fs::write(
+        &dlq,
+        format!(
+            "{}\n",
+            cloudtrail::dead_letter(&cloudtrail::envelope(&rdp_event))
+        ),
+    )
+    .unwrap();
     let second = respond(dir.path(), &endpoint, &tables)
         .args(["--member-role", "sgguard-member"])
         .arg(&dlq)

@@ -188,3 +188,21 @@ pub fn envelope(record: &Value) -> Value {
         "detail": record
     })
 }
+
+/// What the deployed function's OnFailure destination keeps in the dead-letter queue for
+/// one event: the EventBridge event in `requestPayload`, the error beside it.
+pub fn dead_letter(event: &Value) -> Value {
+    json!({
+        "version": "1.0",
+        "timestamp": "2026-11-26T10:00:00.000Z",
+        "requestContext": {
+            "requestId": "6f1a3c52-0000-4000-8000-000000000001",
+            "functionArn": "arn:aws:lambda:eu-west-1:111122223333:function:sgguard:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Retryable", "errorMessage": "retryable: audit log: throttled"}
+    })
+}
