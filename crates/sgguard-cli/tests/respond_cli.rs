@@ -68,36 +68,34 @@ async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_membe
     let ssh = vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()];
     let home = Vpc::create(aws_sdk_ec2::Client::new(&config), "sgguard respond home").await;
     let home_group = home.group("home-web").await;
-    let home_rules = home.authorize(&home_group, ssh.clone()).await;
     let home_id = aws::unique("redrive-home");
-    let home_event = cloudtrail::authorize(
-        &home_id,
-        false,
-        HOME,
-        REGION,
-        &caller(HOME),
-        &home_group,
-        &ssh,
-        &home_rules,
-    );
+    let (_, home_event) = home
+        .authorize_as(
+            &home_id,
+            &caller(HOME),
+            HOME,
+            REGION,
+            &home_group,
+            ssh.clone(),
+        )
+        .await;
     let member = Vpc::create(
         aws::ec2_in_account(&endpoint, MEMBER, "sgguard-member").await,
         "sgguard respond member",
     )
     .await;
     let member_group = member.group("member-web").await;
-    let member_rules = member.authorize(&member_group, ssh.clone()).await;
     let member_id = aws::unique("redrive-member");
-    let member_event = cloudtrail::authorize(
-        &member_id,
-        false,
-        MEMBER,
-        REGION,
-        &caller(MEMBER),
-        &member_group,
-        &ssh,
-        &member_rules,
-    );
+    let (member_rules, member_event) = member
+        .authorize_as(
+            &member_id,
+            &caller(MEMBER),
+            MEMBER,
+            REGION,
+            &member_group,
+            ssh,
+        )
+        .await;
 
     let dir = tempfile::tempdir().unwrap();
     let dlq = dir.path().join("dead-letters.jsonl");
@@ -175,18 +173,10 @@ async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_membe
 
     // A new change in the member account, with the member role: reverted there.
     let rdp = vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()];
-    let rdp_rules = member.authorize(&member_group, rdp.clone()).await;
     let rdp_id = aws::unique("redrive-member-rdp");
-    let rdp_event = cloudtrail::authorize(
-        &rdp_id,
-        false,
-        MEMBER,
-        REGION,
-        &caller(MEMBER),
-        &member_group,
-        &rdp,
-        &rdp_rules,
-    );
+    let (_, rdp_event) = member
+        .authorize_as(&rdp_id, &caller(MEMBER), MEMBER, REGION, &member_group, rdp)
+        .await;
     std::fs::write(
         &dlq,
         format!(

@@ -58,67 +58,46 @@ async fn enforce_reverts_exactly_the_unapproved_rules_the_event_added() {
             .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
             .build(),
     ];
-    let created = w.vpc.authorize(&web, ssh.clone()).await;
+    let (created, record) = w
+        .vpc
+        .authorize_as("e2e-authorize-1", &caller, ACCOUNT, REGION, &web, ssh)
+        .await;
     assert_eq!(created.len(), 3, "EC2 created one rule per source");
-    let record = cloudtrail::authorize(
-        "e2e-authorize-1",
-        false,
-        ACCOUNT,
-        REGION,
-        &caller,
-        &web,
-        &ssh,
-        &created,
-    );
     let https = vec![
         tcp(443)
             .prefix_list_ids(PrefixListId::builder().prefix_list_id(&prefix_list).build())
             .build(),
     ];
-    let created_pl = w.vpc.authorize(&web, https.clone()).await;
-    let record_pl = cloudtrail::authorize(
-        "e2e-authorize-pl",
-        false,
-        ACCOUNT,
-        REGION,
-        &caller,
-        &web,
-        &https,
-        &created_pl,
-    );
+    let (created_pl, record_pl) = w
+        .vpc
+        .authorize_as("e2e-authorize-pl", &caller, ACCOUNT, REGION, &web, https)
+        .await;
     let postgres = vec![
         tcp(5432)
             .user_id_group_pairs(UserIdGroupPair::builder().group_id(&peer).build())
             .build(),
     ];
-    let created_sg = w.vpc.authorize(&web, postgres.clone()).await;
-    let record_sg = cloudtrail::authorize(
-        "e2e-authorize-sg",
-        false,
-        ACCOUNT,
-        REGION,
-        &caller,
-        &web,
-        &postgres,
-        &created_sg,
-    );
+    let (created_sg, record_sg) = w
+        .vpc
+        .authorize_as("e2e-authorize-sg", &caller, ACCOUNT, REGION, &web, postgres)
+        .await;
     let all_traffic = vec![
         IpPermission::builder()
             .ip_protocol("-1")
             .ip_ranges(v4("0.0.0.0/0"))
             .build(),
     ];
-    let created_all = w.vpc.authorize(&web, all_traffic.clone()).await;
-    let record_all = cloudtrail::authorize(
-        "e2e-authorize-all",
-        false,
-        ACCOUNT,
-        REGION,
-        &caller,
-        &web,
-        &all_traffic,
-        &created_all,
-    );
+    let (created_all, record_all) = w
+        .vpc
+        .authorize_as(
+            "e2e-authorize-all",
+            &caller,
+            ACCOUNT,
+            REGION,
+            &web,
+            all_traffic,
+        )
+        .await;
 
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
     let report = function.invoke(&record).await;

@@ -24,12 +24,11 @@ async fn open_ssh_in_member(
     let vpc = Vpc::create(ec2, "sgguard member account").await;
     let group = vpc.group("member-web").await;
     let ssh = vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()];
-    let created = vpc.authorize(&group, ssh.clone()).await;
-    let rule = ids(&created)[0].clone();
     let caller = Caller::role(MEMBER, "Admin", "mallory");
-    let record = cloudtrail::authorize(
-        event_id, false, MEMBER, REGION, &caller, &group, &ssh, &created,
-    );
+    let (created, record) = vpc
+        .authorize_as(event_id, &caller, MEMBER, REGION, &group, ssh)
+        .await;
+    let rule = ids(&created)[0].clone();
     (vpc, group, rule, record)
 }
 

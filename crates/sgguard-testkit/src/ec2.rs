@@ -3,6 +3,9 @@
 // Test support: an emulator call that fails is a broken test setup, so it panics.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use serde_json::Value;
+
+use crate::cloudtrail::{self, Caller};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::builders::IpPermissionBuilder;
 use aws_sdk_ec2::types::{
@@ -70,6 +73,32 @@ impl Vpc {
             .unwrap()
             .security_group_rules
             .unwrap_or_default()
+    }
+
+    /// Adds ingress `permissions` to `group` as `caller` in `account` and `region`, and
+    /// returns the rules EC2 created with the CloudTrail record of that call, built from
+    /// EC2's answer (the emulator emits no CloudTrail of its own).
+    pub async fn authorize_as(
+        &self,
+        event_id: &str,
+        caller: &Caller,
+        account: &str,
+        region: &str,
+        group: &str,
+        permissions: Vec<IpPermission>,
+    ) -> (Vec<SecurityGroupRule>, Value) {
+        let created = self.authorize(group, permissions.clone()).await;
+        let record = cloudtrail::authorize(
+            event_id,
+            false,
+            account,
+            region,
+            caller,
+            group,
+            &permissions,
+            &created,
+        );
+        (created, record)
     }
 
     /// The ingress rules EC2 holds for `group` now.
