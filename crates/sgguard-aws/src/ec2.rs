@@ -46,9 +46,10 @@ impl Ec2Remediator {
         }
     }
 
-    /// Decides how other accounts are reached (see [`AccountAccess`]).
-    pub fn with_accounts(mut self, accounts: AccountAccess) -> Self {
-        self.accounts = accounts;
+    /// Acts on events of other accounts through the role of this name in each of them
+    /// (see [`AccountAccess`]); without one, their reverts fail instead.
+    pub fn with_member_role(mut self, role_name: Option<String>) -> Self {
+        self.accounts = self.accounts.with_member_role(role_name);
         self
     }
 

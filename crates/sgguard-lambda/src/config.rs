@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use sgguard_aws::{AccountAccess, DynamoAllowlist, DynamoAuditLog, Ec2Remediator};
+use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator};
 use sgguard_core::{Mode, Policy, RiskLevel};
 use sgguard_responder::{CachedAllowlist, Responder};
 
@@ -144,9 +144,7 @@ impl Config {
                 DynamoAllowlist::new(dynamo, &self.allowlist_table, &self.audit_table),
                 self.allowlist_cache,
             ),
-            Ec2Remediator::new(sdk.clone()).with_accounts(
-                AccountAccess::new(sdk.clone()).with_member_role(self.member_role.clone()),
-            ),
+            Ec2Remediator::new(sdk.clone()).with_member_role(self.member_role.clone()),
             self.policy(),
         )
     }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use sgguard_aws::{AccountAccess, Ec2Remediator, member_role_self_arn};
+use sgguard_aws::{Ec2Remediator, member_role_self_arn};
 use sgguard_local::ReportOnlyRemediator;
 use sgguard_responder::Responder;
 
@@ -84,8 +84,9 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
             Some(sdk) => sdk,
             None => args.store.sdk().await,
         };
-        let accounts = AccountAccess::new(sdk.clone()).with_member_role(args.member_role.clone());
-        AnyRemediator::Ec2(Box::new(Ec2Remediator::new(sdk).with_accounts(accounts)))
+        AnyRemediator::Ec2(Box::new(
+            Ec2Remediator::new(sdk).with_member_role(args.member_role.clone()),
+        ))
     };
     let mut policy = args.policy.policy();
     policy
