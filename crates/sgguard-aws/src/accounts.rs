@@ -16,8 +16,8 @@ use tokio::sync::OnceCell;
 use crate::error::Error;
 
 /// The session name the member role is assumed with; it appears in the member account's
-/// CloudTrail as `assumed-role/<role>/sgguard`.
-pub const SESSION_NAME: &str = "sgguard";
+/// CloudTrail as `assumed-role/<role>/sgguard`, which is how its calls are proven own.
+pub const SESSION_NAME: &str = sgguard_core::MEMBER_SESSION_NAME;
 
 /// How the responder reaches the account an event came from.
 #[derive(Debug, Clone)]
@@ -117,12 +117,6 @@ impl AccountAccess {
     fn cached(&self, account: &str) -> Option<SharedCredentialsProvider> {
         self.members.lock().ok()?.get(account).cloned()
     }
-}
-
-/// The self ARN (a glob) that covers the member role's sessions in every member account,
-/// so the responder's own reverts there are recorded as `own_action`, never acted on.
-pub fn member_role_self_arn(role_name: &str) -> String {
-    format!("arn:*:iam::*:role/{role_name}")
 }
 
 /// `arn:<partition>:iam::<account>:role/<name>`, the partition following the region.

@@ -8,9 +8,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sgguard_core::Outcome;
 use sgguard_core::time::{format_time, parse_event_time};
 use sgguard_responder::{
-    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, PortError, RuleSnapshot,
+    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError, RuleSnapshot,
 };
 
 use crate::error::Error;
@@ -63,6 +64,11 @@ struct EventItem {
     ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
+    /// The attempt that may act on the event, and until when (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_until: Option<i64>,
 }
 
 /// One rule change, indexed by rule id for its history.
@@ -147,7 +153,12 @@ impl DynamoAuditLog {
         Some((time + chrono::Duration::days(i64::from(days))).timestamp())
     }
 
-    fn event_item(&self, report: &EventReport, raw: &Value) -> Result<EventItem, Error> {
+    fn event_item(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+    ) -> Result<EventItem, Error> {
         let event_id = report.event_id.clone().unwrap_or_default();
         let event_time = report.event_time.clone().unwrap_or_default();
         let day = day_of(&event_time);
@@ -180,6 +191,8 @@ impl DynamoAuditLog {
             expires_at: self.expires_at(&event_time),
             event_id,
             event_time,
+            lease_owner: Some(lease.owner.clone()),
+            lease_until: Some(lease.until),
         })
     }
 
@@ -249,9 +262,15 @@ impl DynamoAuditLog {
         Ok(())
     }
 
-    async fn begin_inner(&self, report: &EventReport, raw: &Value) -> Result<Begin, Error> {
+    async fn begin_inner(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, Error> {
         let event = self.put(
-            &self.event_item(report, raw)?,
+            &self.event_item(report, raw, lease)?,
             Some("attribute_not_exists(pk)"),
         )?;
         let changes = self.change_items(report)?;
@@ -282,15 +301,8 @@ impl DynamoAuditLog {
                 if !duplicate {
                     return Err(Error::from_sdk("TransactWriteItems", err));
                 }
-                let stored = self
-                    .event_inner(report.event_id.as_deref().unwrap_or_default())
-                    .await?;
-                return match stored {
-                    Some(stored) => Ok(Begin::Existing(Box::new(stored))),
-                    None => Err(Error::Inconsistent(
-                        "the event vanished between the conditional write and the read".into(),
-                    )),
-                };
+                let event_id = report.event_id.as_deref().unwrap_or_default();
+                return self.take_over(event_id, lease, take_over).await;
             }
         }
         // Events with more rules than one transaction holds: the rest are idempotent puts.
@@ -302,7 +314,67 @@ impl DynamoAuditLog {
         Ok(Begin::Inserted)
     }
 
-    async fn complete_inner(&self, report: &EventReport) -> Result<(), Error> {
+    /// An existing record: settled, busy, or (when its outcome is one to take over and its
+    /// lease has expired) ours now, by a conditional update that only one worker can win.
+    async fn take_over(
+        &self,
+        event_id: &str,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, Error> {
+        let Some(item) = self.event_item_stored(event_id).await? else {
+            return Err(Error::Inconsistent(
+                "the event vanished between the conditional write and the read".into(),
+            ));
+        };
+        let stored: EventReport =
+            serde_json::from_str(&item.report).map_err(|source| Error::Json {
+                what: format!("event {event_id}"),
+                source,
+            })?;
+        if !take_over.iter().any(|o| o.as_str() == item.outcome) {
+            return Ok(Begin::Existing(Box::new(stored)));
+        }
+        let now = Utc::now().timestamp();
+        let busy = |until: i64| Begin::Busy {
+            until: chrono::DateTime::from_timestamp(until, 0)
+                .map(|t| format_time(&t))
+                .unwrap_or_else(|| until.to_string()),
+        };
+        if let Some(until) = item.lease_until.filter(|until| *until > now) {
+            return Ok(busy(until));
+        }
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "outcome = :outcome AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
+            )
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .expression_attribute_values(":until", AttributeValue::N(lease.until.to_string()))
+            .expression_attribute_values(":outcome", AttributeValue::S(item.outcome.clone()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(Begin::Resumed(Box::new(stored))),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Another worker took it between the read and the update.
+                Ok(busy(lease.until))
+            }
+            Err(err) => Err(Error::from_sdk("UpdateItem", err)),
+        }
+    }
+
+    async fn complete_inner(&self, report: &EventReport, lease: &Lease) -> Result<(), Error> {
         let event_id = report.event_id.clone().unwrap_or_default();
         let day = day_of(report.event_time.as_deref().unwrap_or_default());
         let report_json = report.stored_json().map_err(|source| Error::Json {
@@ -313,8 +385,9 @@ impl DynamoAuditLog {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(&event_id)))
             .key("sk", AttributeValue::S("EVENT".into()))
-            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, outcome_day = :outcome_day")
-            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, outcome_day = :outcome_day REMOVE lease_owner, lease_until")
+            .condition_expression("attribute_exists(pk) AND lease_owner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .expression_attribute_values(":outcome", AttributeValue::S(report.outcome.as_str().into()))
             .expression_attribute_values(":reason", AttributeValue::S(report.reason.clone()))
             .expression_attribute_values(":report", AttributeValue::S(report_json))
@@ -325,7 +398,43 @@ impl DynamoAuditLog {
         for change in self.change_items(report)? {
             items.push(self.put(&change, None)?);
         }
-        self.transact("TransactWriteItems", items).await
+        match self.transact("TransactWriteItems", items).await {
+            Err(err)
+                if err.code() == Some("TransactionCanceledException")
+                    && err.to_string().contains("ConditionalCheckFailed") =>
+            {
+                let event_id = report.event_id.clone().unwrap_or_default();
+                match self.event_item_stored(&event_id).await? {
+                    Some(_) => Err(Error::LeaseLost { event_id }),
+                    None => Err(Error::Inconsistent(format!(
+                        "no event {event_id} to complete: it was never begun"
+                    ))),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn event_item_stored(&self, event_id: &str) -> Result<Option<EventItem>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("GetItem", e))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping {
+                    what: format!("event {event_id}"),
+                    source,
+                })
+            })
+            .transpose()
     }
 
     async fn event_inner(&self, event_id: &str) -> Result<Option<EventReport>, Error> {
@@ -486,12 +595,44 @@ fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
 }
 
 impl AuditLog for DynamoAuditLog {
-    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
-        Ok(self.begin_inner(report, raw).await?)
+    async fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, PortError> {
+        Ok(self.begin_inner(report, raw, lease, take_over).await?)
     }
 
-    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
-        Ok(self.complete_inner(report).await?)
+    async fn complete(&self, report: &EventReport, lease: &Lease) -> Result<(), PortError> {
+        Ok(self.complete_inner(report, lease).await?)
+    }
+
+    async fn release(&self, event_id: &str, lease: &Lease) -> Result<(), PortError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .update_expression("REMOVE lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            // Not ours any more (or never stored): nothing to release.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(Error::from_sdk("UpdateItem", err).into()),
+        }
     }
 
     async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {

@@ -39,6 +39,9 @@ pub enum Error {
     ForeignAccount { account: String, home: String },
     #[error("`{0}` is not an AWS account id (12 digits): no member account to act in")]
     InvalidAccount(String),
+    /// Another worker took the event over (its lease had expired): its outcome wins.
+    #[error("lost the lease on event {event_id}: another worker took it over")]
+    LeaseLost { event_id: String },
     /// An import larger than one transaction failed part-way: the first `written` entries
     /// (whole transactions) are stored, the rest are not.
     #[error(
@@ -134,7 +137,7 @@ impl Error {
             Self::Service {
                 retryable: true,
                 ..
-            }
+            } | Self::LeaseLost { .. }
         )
     }
 }

@@ -11,9 +11,7 @@ mod error;
 pub mod permissions;
 pub mod schema;
 
-pub use accounts::{
-    AccountAccess, SESSION_NAME as MEMBER_SESSION_NAME, member_role_arn, member_role_self_arn,
-};
+pub use accounts::{AccountAccess, SESSION_NAME as MEMBER_SESSION_NAME, member_role_arn};
 pub use allowlist::{DynamoAllowlist, MAX_ENTRIES_PER_TRANSACTION};
 pub use audit::{AccessPath as AuditAccessPath, DEFAULT_QUERY_DAYS, DynamoAuditLog};
 pub use ec2::Ec2Remediator;

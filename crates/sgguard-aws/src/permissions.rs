@@ -16,6 +16,10 @@ pub enum Resource {
     /// Security groups and security-group rules of the account (and prefix lists a
     /// restored rule may reference).
     SecurityGroups,
+    /// The account's own managed prefix lists (removing an unapproved entry).
+    OwnPrefixLists,
+    /// Any managed prefix list, the account's or one shared with it (reading entries).
+    AnyPrefixList,
     /// `*`: the action supports no resource-level permissions.
     Any,
     /// The member role in other accounts (`arn:…:iam::*:role/<name>`).
@@ -86,6 +90,18 @@ pub const RESPONDER: &[Permission] = &[
         operations: &["EC2:DescribeSecurityGroupRules"],
     },
     Permission {
+        action: "ec2:DescribeManagedPrefixLists",
+        resource: Resource::Any,
+        need: Need::Always,
+        operations: &["EC2:DescribeManagedPrefixLists"],
+    },
+    Permission {
+        action: "ec2:GetManagedPrefixListEntries",
+        resource: Resource::AnyPrefixList,
+        need: Need::Always,
+        operations: &["EC2:GetManagedPrefixListEntries"],
+    },
+    Permission {
         action: "ec2:RevokeSecurityGroupIngress",
         resource: Resource::SecurityGroups,
         need: Need::Enforce,
@@ -96,6 +112,12 @@ pub const RESPONDER: &[Permission] = &[
         resource: Resource::SecurityGroups,
         need: Need::Enforce,
         operations: &["EC2:ModifySecurityGroupRules"],
+    },
+    Permission {
+        action: "ec2:ModifyManagedPrefixList",
+        resource: Resource::OwnPrefixLists,
+        need: Need::Enforce,
+        operations: &["EC2:ModifyManagedPrefixList"],
     },
     Permission {
         action: "ec2:RevokeSecurityGroupEgress",
@@ -151,7 +173,9 @@ mod tests {
     #[test]
     fn write_actions_need_enforce() {
         for p in RESPONDER {
-            let writes_ec2 = p.action.starts_with("ec2:") && !p.action.starts_with("ec2:Describe");
+            let writes_ec2 = p.action.starts_with("ec2:")
+                && !p.action.starts_with("ec2:Describe")
+                && !p.action.starts_with("ec2:Get");
             assert_eq!(
                 writes_ec2,
                 matches!(p.need, Need::Enforce | Need::EnforceEgress),

@@ -61,6 +61,7 @@ fn report(event_id: &str, time: &str, account: &str, actor: &str, rule: &str) ->
         region: Some("eu-west-1".into()),
         group_id: Some(format!("sg-{account}")),
         group_name: None,
+        prefix_list_id: None,
         actor: Some(actor.to_owned()),
         principal: Some(actor.to_owned()),
         source_ip: None,
@@ -83,6 +84,8 @@ fn report(event_id: &str, time: &str, account: &str, actor: &str, rule: &str) ->
             closest_entry: None,
             action: Action::WouldRevert,
             remediation: None,
+            note: None,
+            restore_to: None,
         }],
         origin: None,
     }
@@ -119,6 +122,8 @@ async fn every_filter_is_a_query_on_its_index_never_a_scan() {
         log.begin(
             &report(&id, &time, account, actor, rule),
             &json!({"eventID": id}),
+            &sgguard_responder::Lease::new(std::time::Duration::from_secs(60)),
+            &[],
         )
         .await
         .unwrap();

@@ -12,8 +12,8 @@ use serde_json::Value;
 use sgguard_aws::{DynamoAuditLog, Ec2Remediator, TableNames, create_tables};
 use sgguard_core::{Action, Mode, Outcome, Policy};
 use sgguard_responder::{
-    AuditLog, Begin, Error, EventReport, InvalidRecord, PortError, RemediationStep, Remediator,
-    Responder, RuleSnapshot, StaticAllowlist, StepResult, StepStatus,
+    AuditLog, Begin, Error, EventReport, InvalidRecord, Lease, PortError, RemediationStep,
+    Remediator, Responder, RuleSnapshot, StaticAllowlist, StepResult, StepStatus,
 };
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
@@ -61,7 +61,13 @@ impl FlakyAudit {
 }
 
 impl AuditLog for FlakyAudit {
-    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+    async fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, PortError> {
         self.begins.fetch_add(1, Ordering::SeqCst);
         if take(&self.fail_begin) {
             return Err(PortError::retryable(
@@ -69,10 +75,10 @@ impl AuditLog for FlakyAudit {
                 injected(),
             ));
         }
-        self.inner.begin(report, raw).await
+        self.inner.begin(report, raw, lease, take_over).await
     }
 
-    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+    async fn complete(&self, report: &EventReport, lease: &Lease) -> Result<(), PortError> {
         self.completes.fetch_add(1, Ordering::SeqCst);
         if take(&self.fail_complete) {
             return Err(PortError::retryable(
@@ -80,7 +86,11 @@ impl AuditLog for FlakyAudit {
                 injected(),
             ));
         }
-        self.inner.complete(report).await
+        self.inner.complete(report, lease).await
+    }
+
+    async fn release(&self, event_id: &str, lease: &Lease) -> Result<(), PortError> {
+        self.inner.release(event_id, lease).await
     }
 
     async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {

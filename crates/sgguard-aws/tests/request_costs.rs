@@ -300,13 +300,55 @@ async fn requests_per_outcome() {
         Outcome::Duplicate
     );
 
-    // Own action: recorded (begin), never acted on.
+    // Own action: the responder's own revoke, recorded (begin), never acted on.
     let ours = Caller::role(ACCOUNT, "sgguard-responder", "sgguard");
-    let (_, _, own) = event(&w, "own", &ours, &[tcp_from(22, "0.0.0.0/0")]).await;
+    let (own_group, own_rules, _) =
+        event(&w, "own", &mallory, &[tcp_from(22, "198.51.100.0/24")]).await;
+    let own = cloudtrail::record(
+        &aws::unique("own"),
+        "RevokeSecurityGroupIngress",
+        ACCOUNT,
+        REGION,
+        &ours,
+        json!({"groupId": own_group, "securityGroupRuleIds": {"items": [{"securityGroupRuleId": own_rules[0].security_group_rule_id()}]}}),
+        json!({"_return": true}),
+    );
     assert_eq!(
         measure("own_action", &enforce, &own).await.outcome,
         Outcome::OwnAction
     );
+
+    // An Authorize with the responder's identity is no own action: reverted like anyone's.
+    let (borrowed_group, _, borrowed) =
+        event(&w, "borrowed", &ours, &[tcp_from(22, "0.0.0.0/0")]).await;
+    assert_eq!(
+        measure("reverted (responder's identity)", &enforce, &borrowed)
+            .await
+            .outcome,
+        Outcome::Reverted
+    );
+    assert!(w.ingress_ids(&borrowed_group).await.is_empty());
+
+    // Superseded: the rule changed before the event was handled; read, nothing done.
+    let (late_group, late_rules, late) =
+        event(&w, "superseded", &mallory, &[tcp_from(22, "0.0.0.0/0")]).await;
+    let office = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ipv4("203.0.113.0/24")
+        .build();
+    w.modify_rule(
+        &late_group,
+        late_rules[0].security_group_rule_id().unwrap(),
+        office,
+    )
+    .await;
+    assert_eq!(
+        measure("superseded", &enforce, &late).await.outcome,
+        Outcome::Superseded
+    );
+    assert_eq!(w.ingress_ids(&late_group).await.len(), 1);
 
     // A failed call changed nothing and is not recorded: no request at all.
     let (_, _, mut failed) = event(&w, "failed", &mallory, &[tcp_from(22, "0.0.0.0/0")]).await;
@@ -319,10 +361,8 @@ async fn requests_per_outcome() {
     );
 
     // Reverted, but the rule was already removed by someone else: begin +
-    // RevokeSecurityGroupIngress (answered InvalidPermission.NotFound, changes nothing) +
-    // DescribeSecurityGroupRules (which of the ids are still there: none) +
-    // DescribeSecurityGroupRules (confirm absent) + complete. The same requests as the
-    // resumed attempt after a failed complete (faults.rs, scenario b).
+    // DescribeSecurityGroupRules (before acting: gone) + complete; no revoke is sent. The
+    // same requests as the resumed attempt after a failed complete (faults.rs, scenario b).
     let (gone, created, record) =
         event(&w, "already-gone", &mallory, &[tcp_from(22, "0.0.0.0/0")]).await;
     let ids: Vec<String> = created
@@ -368,6 +408,13 @@ async fn requests_per_outcome() {
     eprintln!("{}", table(&rows));
 
     let begin = ("DynamoDB:TransactWriteItems", 1);
+    // begin + DescribeSecurityGroupRules (compare before acting) + RevokeSecurityGroupIngress
+    // (by rule id) + DescribeSecurityGroupRules (confirm absent) + complete.
+    let revert = counts(&[
+        ("DynamoDB:TransactWriteItems", 2),
+        ("EC2:DescribeSecurityGroupRules", 2),
+        ("EC2:RevokeSecurityGroupIngress", 1),
+    ]);
     let expected: Vec<(&str, Outcome, BTreeMap<String, usize>)> = vec![
         ("approved (enforce)", Outcome::Approved, counts(&[begin])),
         ("flagged", Outcome::Flagged, counts(&[begin])),
@@ -376,23 +423,11 @@ async fn requests_per_outcome() {
             Outcome::WouldRevert,
             counts(&[begin]),
         ),
-        (
-            "reverted (1 rule by id)",
-            Outcome::Reverted,
-            counts(&[
-                ("DynamoDB:TransactWriteItems", 2),
-                ("EC2:RevokeSecurityGroupIngress", 1),
-                ("EC2:DescribeSecurityGroupRules", 1),
-            ]),
-        ),
+        ("reverted (1 rule by id)", Outcome::Reverted, revert.clone()),
         (
             "reverted (3 rules by id, one event)",
             Outcome::Reverted,
-            counts(&[
-                ("DynamoDB:TransactWriteItems", 2),
-                ("EC2:RevokeSecurityGroupIngress", 1),
-                ("EC2:DescribeSecurityGroupRules", 1),
-            ]),
+            revert.clone(),
         ),
         (
             "restored (modify after accepted add)",
@@ -400,8 +435,8 @@ async fn requests_per_outcome() {
             counts(&[
                 ("DynamoDB:Query", 1),
                 ("DynamoDB:TransactWriteItems", 2),
+                ("EC2:DescribeSecurityGroupRules", 2),
                 ("EC2:ModifySecurityGroupRules", 1),
-                ("EC2:DescribeSecurityGroupRules", 1),
             ]),
         ),
         (
@@ -410,6 +445,19 @@ async fn requests_per_outcome() {
             counts(&[begin, ("DynamoDB:GetItem", 1)]),
         ),
         ("own_action", Outcome::OwnAction, counts(&[begin])),
+        (
+            "reverted (responder's identity)",
+            Outcome::Reverted,
+            revert.clone(),
+        ),
+        (
+            "superseded",
+            Outcome::Superseded,
+            counts(&[
+                ("DynamoDB:TransactWriteItems", 2),
+                ("EC2:DescribeSecurityGroupRules", 1),
+            ]),
+        ),
         (
             "skipped_failed_call",
             Outcome::SkippedFailedCall,
@@ -420,8 +468,7 @@ async fn requests_per_outcome() {
             Outcome::Reverted,
             counts(&[
                 ("DynamoDB:TransactWriteItems", 2),
-                ("EC2:RevokeSecurityGroupIngress", 1),
-                ("EC2:DescribeSecurityGroupRules", 2),
+                ("EC2:DescribeSecurityGroupRules", 1),
             ]),
         ),
         (

@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
-use sgguard_core::input::records;
+use sgguard_core::input::{Delivery, deliveries};
 use sgguard_responder::Origin;
 
-/// One record read from the input, or the reason it could not be read.
+/// One record read from the input (with the envelope it came in, if any), or the reason it
+/// could not be read.
 #[derive(Debug)]
 pub struct InputRecord {
     pub origin: Origin,
-    pub record: Result<Value, InputError>,
+    pub record: Result<Delivery, InputError>,
 }
 
 /// A record that could not be read: its text is kept so nothing is lost.
@@ -110,7 +111,7 @@ pub fn read_file(path: &Path) -> io::Result<Vec<InputRecord>> {
 /// Splits a document (or JSON Lines) into records, in order.
 pub fn split_records(bytes: &[u8], label: &str) -> Vec<InputRecord> {
     let mut out = Vec::new();
-    let mut push = |result: Result<Value, InputError>| {
+    let mut push = |result: Result<Delivery, InputError>| {
         let origin = Origin {
             file: label.to_owned(),
             index: out.len(),
@@ -150,9 +151,9 @@ pub fn split_records(bytes: &[u8], label: &str) -> Vec<InputRecord> {
     out
 }
 
-fn expand_document(document: Value, push: &mut impl FnMut(Result<Value, InputError>)) {
+fn expand_document(document: Value, push: &mut impl FnMut(Result<Delivery, InputError>)) {
     let raw = document.clone();
-    match records(document) {
+    match deliveries(document) {
         Ok(records) => records.into_iter().for_each(|r| push(Ok(r))),
         Err(e) => push(Err(InputError {
             message: e.to_string(),
@@ -174,7 +175,7 @@ mod tests {
         assert!(records[0].record.is_ok());
         let bad = records[1].record.as_ref().err().unwrap();
         assert!(bad.message.contains("line 2"), "{}", bad.message);
-        let b = records[2].record.as_ref().unwrap();
+        let b = &records[2].record.as_ref().unwrap().record;
         assert_eq!(b["awsRegion"], "eu-west-1");
         assert_eq!(records[2].origin.index, 2);
     }
@@ -184,7 +185,7 @@ mod tests {
         let text = br#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#;
         let records = split_records(text, "log.json");
         assert_eq!(records.len(), 2);
-        assert_eq!(records[1].record.as_ref().unwrap()["eventName"], "B");
+        assert_eq!(records[1].record.as_ref().unwrap().record["eventName"], "B");
     }
 
     #[test]

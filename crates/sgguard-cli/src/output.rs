@@ -221,6 +221,7 @@ impl Summary {
             (Outcome::Restored, "restored"),
             (Outcome::RevertFailed, "revert failed"),
             (Outcome::Pending, "pending"),
+            (Outcome::Superseded, "superseded"),
             (Outcome::OwnAction, "own actions"),
             (Outcome::Duplicate, "duplicates"),
             (Outcome::Invalid, "invalid"),

@@ -10,11 +10,11 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator, TableNames};
-use sgguard_core::AllowEntry;
+use sgguard_core::{AllowEntry, ObservedRule, Outcome, PrefixList, Reference};
 use sgguard_local::{ReportOnlyRemediator, SqliteStore};
 use sgguard_responder::{
-    AllowlistChange, AllowlistStore, AuditLog, Begin, EventReport, InvalidRecord, PortError,
-    RemediationStep, Remediator, RuleSnapshot, StaticAllowlist, StepResult,
+    AllowlistChange, AllowlistStore, AuditLog, Begin, EventReport, InvalidRecord, Lease, PortError,
+    RemediationStep, Remediator, RuleSnapshot, Scope, StaticAllowlist, StepResult,
 };
 
 /// `sqlite:PATH` (the default, `sqlite:sgguard.db`) or `dynamodb`.
@@ -165,16 +165,28 @@ pub enum AnyAudit {
 }
 
 impl AuditLog for AnyAudit {
-    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
+    async fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, PortError> {
         match self {
-            Self::Sqlite(s) => s.begin(report, raw).await,
-            Self::Dynamo(d) => d.begin(report, raw).await,
+            Self::Sqlite(s) => s.begin(report, raw, lease, take_over).await,
+            Self::Dynamo(d) => d.begin(report, raw, lease, take_over).await,
         }
     }
-    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+    async fn complete(&self, report: &EventReport, lease: &Lease) -> Result<(), PortError> {
         match self {
-            Self::Sqlite(s) => s.complete(report).await,
-            Self::Dynamo(d) => d.complete(report).await,
+            Self::Sqlite(s) => s.complete(report, lease).await,
+            Self::Dynamo(d) => d.complete(report, lease).await,
+        }
+    }
+    async fn release(&self, event_id: &str, lease: &Lease) -> Result<(), PortError> {
+        match self {
+            Self::Sqlite(s) => s.release(event_id, lease).await,
+            Self::Dynamo(d) => d.release(event_id, lease).await,
         }
     }
     async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
@@ -285,15 +297,51 @@ impl Remediator for AnyRemediator {
             Self::Ec2(e) => e.execute(step).await,
         }
     }
-    async fn rule_direction(
-        &self,
-        account: &str,
-        region: &str,
-        rule_id: &str,
-    ) -> Result<Option<sgguard_core::Direction>, PortError> {
+    fn is_live(&self) -> bool {
         match self {
-            Self::ReportOnly(r) => r.rule_direction(account, region, rule_id).await,
-            Self::Ec2(e) => e.rule_direction(account, region, rule_id).await,
+            Self::ReportOnly(r) => r.is_live(),
+            Self::Ec2(e) => e.is_live(),
+        }
+    }
+    async fn describe_rules(
+        &self,
+        scope: &Scope,
+        rule_ids: &[String],
+    ) -> Result<Option<Vec<ObservedRule>>, PortError> {
+        match self {
+            Self::ReportOnly(r) => r.describe_rules(scope, rule_ids).await,
+            Self::Ec2(e) => e.describe_rules(scope, rule_ids).await,
+        }
+    }
+    async fn describe_group(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+    ) -> Result<Option<Vec<ObservedRule>>, PortError> {
+        match self {
+            Self::ReportOnly(r) => r.describe_group(scope, group_id).await,
+            Self::Ec2(e) => e.describe_group(scope, group_id).await,
+        }
+    }
+    async fn prefix_list(
+        &self,
+        scope: &Scope,
+        prefix_list_id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<PrefixList>, PortError> {
+        match self {
+            Self::ReportOnly(r) => r.prefix_list(scope, prefix_list_id, version).await,
+            Self::Ec2(e) => e.prefix_list(scope, prefix_list_id, version).await,
+        }
+    }
+    async fn prefix_list_references(
+        &self,
+        scope: &Scope,
+        prefix_list_id: &str,
+    ) -> Result<Option<Vec<Reference>>, PortError> {
+        match self {
+            Self::ReportOnly(r) => r.prefix_list_references(scope, prefix_list_id).await,
+            Self::Ec2(e) => e.prefix_list_references(scope, prefix_list_id).await,
         }
     }
 }

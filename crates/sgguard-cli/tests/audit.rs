@@ -484,7 +484,7 @@ async fn show_prints_the_decision_evidence_remediation_and_raw_record() {
         "risk          critical: world-open IPv4 source 0.0.0.0/0",
         "closest entry office-ssh (source: 0.0.0.0/0 is not inside any of the entry's cidrs)",
         "approved by   office-ssh",
-        "remediation   would revoke ingress sgr-0b4e8f2a6c1d3e5f7, sgr-0c5f9a3b7d2e4f6a8 by rule id",
+        "remediation   would revoke ingress sgr-0b4e8f2a6c1d3e5f7 by rule id",
         "\"eventID\": \"0db317d9-4c8e-4fa3-969a-73bf4c83cf3b\"",
     ] {
         assert!(table.contains(needle), "`{needle}` missing from:\n{table}");

@@ -305,7 +305,7 @@ fn init_creates_the_store() {
         .arg(format!("sqlite:{}", db.display()))
         .assert()
         .success()
-        .stdout(predicate::str::contains("schema version 1"));
+        .stdout(predicate::str::contains("schema version 2"));
     assert!(db.exists());
     // Running it again is harmless.
     sgguard(dir.path())

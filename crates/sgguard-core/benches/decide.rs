@@ -10,7 +10,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use serde_json::{Value, json};
 use sgguard_core::allowlist::from_toml;
 use sgguard_core::event::RecordClass;
-use sgguard_core::{Allowlist, Policy, classify_record, decide, input, normalize};
+use sgguard_core::{Allowlist, Context, Policy, classify_record, decide, input, normalize};
 
 const ALLOWLIST: &str = r#"
 [[allow]]
@@ -195,7 +195,7 @@ fn bench_decide(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let set = normalize(black_box(&record)).unwrap();
-                black_box(decide(&set, &allowlist, &policy, now()))
+                black_box(decide(&set, &Context::offline(&allowlist, now()), &policy))
             });
         });
         let text = serde_json::to_string(
@@ -207,7 +207,7 @@ fn bench_decide(c: &mut Criterion) {
                 let document: Value = serde_json::from_str(black_box(&text)).unwrap();
                 let records = input::records(document).unwrap();
                 let set = normalize(&records[0]).unwrap();
-                black_box(decide(&set, &allowlist, &policy, now()))
+                black_box(decide(&set, &Context::offline(&allowlist, now()), &policy))
             });
         });
     }
@@ -239,7 +239,7 @@ fn bench_decide(c: &mut Criterion) {
             for record in input::records(document).unwrap() {
                 if let RecordClass::SecurityGroupCall { .. } = classify_record(&record) {
                     let set = normalize(&record).unwrap();
-                    black_box(decide(&set, &allowlist, &policy, now()));
+                    black_box(decide(&set, &Context::offline(&allowlist, now()), &policy));
                     outcomes += 1;
                 }
             }

@@ -4,11 +4,17 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 
 use crate::allowlist::{Allowlist, Approval, Failure, RuleFacts};
 use crate::event::ChangeSet;
-use crate::model::{Action, Outcome, RuleChange};
+use crate::model::{
+    Action, ChangeKind, Direction, Outcome, Protocol, RuleChange, RuleContent, Source,
+};
+use crate::own::{self, Authorship, Intents, Responders};
+use crate::prefix_list::PrefixLists;
 use crate::risk::{Risk, RiskLevel, RiskTable};
 
 /// `audit` records and reports; `enforce` also reverts.
@@ -47,9 +53,13 @@ pub struct Policy {
     pub min_risk: RiskLevel,
     /// Reverting egress is an explicit opt-in; otherwise egress is only flagged.
     pub revert_egress: bool,
-    /// Principals that are the responder itself: their calls are recorded, never acted on.
-    /// Exact ARNs or globs (see [`crate::Identity::is`]).
+    /// Exact principal ARNs that are the responder itself (a role ARN covers its sessions).
+    /// Their revokes, and their modifications that match a recorded intent, are never acted
+    /// on; anything else they do is judged like anyone's call.
     pub self_arns: Vec<String>,
+    /// The role the responder assumes in member accounts; its sessions named
+    /// [`crate::own::MEMBER_SESSION_NAME`] in the event's own account are the responder.
+    pub member_role: Option<String>,
     pub risk: RiskTable,
 }
 
@@ -60,7 +70,47 @@ impl Default for Policy {
             min_risk: RiskLevel::High,
             revert_egress: false,
             self_arns: Vec::new(),
+            member_role: None,
             risk: RiskTable::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// The principals that are the responder.
+    pub fn responders(&self) -> Responders<'_> {
+        Responders {
+            self_arns: &self.self_arns,
+            member_role: self.member_role.as_deref(),
+        }
+    }
+}
+
+/// What the decision knows besides the event: the allowlist, the clock, and what was read
+/// from AWS for this event (prefix-list contents, the responder's recorded intents).
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub allowlist: &'a Allowlist,
+    pub now: DateTime<Utc>,
+    pub prefix_lists: &'a PrefixLists,
+    pub intents: &'a Intents,
+    /// Whether `prefix_lists` and `intents` come from a responder that reads AWS and
+    /// records its intents (`false` offline, where neither can be known).
+    pub live: bool,
+}
+
+static NO_LISTS: LazyLock<PrefixLists> = LazyLock::new(PrefixLists::default);
+static NO_INTENTS: LazyLock<Intents> = LazyLock::new(Intents::default);
+
+impl<'a> Context<'a> {
+    /// An offline context: only the allowlist and the clock.
+    pub fn offline(allowlist: &'a Allowlist, now: DateTime<Utc>) -> Self {
+        Self {
+            allowlist,
+            now,
+            prefix_lists: &NO_LISTS,
+            intents: &NO_INTENTS,
+            live: false,
         }
     }
 }
@@ -96,47 +146,71 @@ impl Decision {
     }
 }
 
+/// The extra risk reason of a call made with the responder's identity that the responder
+/// would not make.
+pub const BORROWED_IDENTITY: &str =
+    "made with the responder's own identity, which never adds rules";
+
 /// Decides what one successful call means and what to do about it.
-pub fn decide(
-    set: &ChangeSet,
-    allowlist: &Allowlist,
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Decision {
-    let identity = &set.meta.identity;
-    let own = policy.self_arns.iter().find(|arn| identity.is(arn));
+pub fn decide(set: &ChangeSet, context: &Context<'_>, policy: &Policy) -> Decision {
+    let authorship = own::authorship(
+        set,
+        policy.responders(),
+        context.intents,
+        context.live,
+        context.allowlist,
+        context.now,
+    );
+    let own = matches!(authorship, Authorship::Own { .. });
+    let borrowed = matches!(authorship, Authorship::Borrowed { .. });
     let changes: Vec<ChangeDecision> = set
         .changes
         .iter()
-        .map(|change| decide_change(set, change, allowlist, policy, now, own.is_some()))
+        .map(|change| {
+            let mut decision = decide_change(set, change, context, policy, own);
+            if borrowed && change.kind.opens_access() {
+                decision.risk.reasons.push(BORROWED_IDENTITY.into());
+            }
+            decision
+        })
         .collect();
-    if let Some(arn) = own {
-        return Decision {
+    match authorship {
+        Authorship::Own { principal } => Decision {
             outcome: Outcome::OwnAction,
-            reason: format!("call made by the responder itself ({arn}); never acted on"),
+            reason: format!("call made by the responder itself ({principal}); never acted on"),
             changes,
-        };
-    }
-    let (outcome, reason) = summarize(&changes, policy);
-    Decision {
-        outcome,
-        reason,
-        changes,
+        },
+        Authorship::Borrowed { principal, why } => {
+            let (outcome, reason) = summarize(&changes, policy);
+            Decision {
+                outcome,
+                reason: format!(
+                    "{reason}; made with the responder's identity {principal}, but {why}, so it is judged like anyone's call"
+                ),
+                changes,
+            }
+        }
+        Authorship::Others => {
+            let (outcome, reason) = summarize(&changes, policy);
+            Decision {
+                outcome,
+                reason,
+                changes,
+            }
+        }
     }
 }
 
 fn decide_change(
     set: &ChangeSet,
     change: &RuleChange,
-    allowlist: &Allowlist,
+    context: &Context<'_>,
     policy: &Policy,
-    now: DateTime<Utc>,
     own: bool,
 ) -> ChangeDecision {
-    let risk = policy.risk.classify(change);
     let mut decision = ChangeDecision {
         change: change.clone(),
-        risk,
+        risk: policy.risk.classify_in(change, context.prefix_lists),
         approved_by: None,
         closest_miss: None,
         action: Action::None,
@@ -148,25 +222,30 @@ fn decide_change(
     else {
         return decision;
     };
-    let facts = RuleFacts {
-        direction: change.direction,
-        content,
-        group_id: set.group_id.as_deref(),
-        account: &set.meta.account,
-        region: &set.meta.region,
-        identity: &set.meta.identity,
+    let approval = if change.kind == ChangeKind::EntryAdded {
+        let list_id = set.prefix_list_id.as_deref().unwrap_or_default();
+        let judged = judge_entry(set, content, list_id, context, policy);
+        decision.risk = judged.risk;
+        decision.change.direction = judged.direction;
+        if decision.risk.level == RiskLevel::None {
+            return decision;
+        }
+        judged.approval
+    } else {
+        let facts = rule_facts(set, change.direction, content, set.group_id.as_deref());
+        context.allowlist.evaluate(&facts, context.now)
     };
-    match allowlist.evaluate(&facts, now) {
+    match approval {
         Approval::Approved { entry_id } => decision.approved_by = Some(entry_id),
         Approval::NotApproved { closest } => {
             decision.closest_miss = closest;
-            let revertible = change.direction.is_ingress() || policy.revert_egress;
+            let revertible = decision.change.direction.is_ingress() || policy.revert_egress;
             decision.action = if own {
                 Action::None
             } else if decision.risk.level >= policy.min_risk && revertible {
                 match policy.mode {
-                    crate::Mode::Audit => Action::WouldRevert,
-                    crate::Mode::Enforce => Action::Pending,
+                    Mode::Audit => Action::WouldRevert,
+                    Mode::Enforce => Action::Pending,
                 }
             } else {
                 Action::Flagged
@@ -174,6 +253,110 @@ fn decide_change(
         }
     }
     decision
+}
+
+fn rule_facts<'a>(
+    set: &'a ChangeSet,
+    direction: Direction,
+    content: &'a RuleContent,
+    group_id: Option<&'a str>,
+) -> RuleFacts<'a> {
+    RuleFacts {
+        direction,
+        content,
+        group_id,
+        account: &set.meta.account,
+        region: &set.meta.region,
+        identity: &set.meta.identity,
+    }
+}
+
+/// An added prefix-list entry, judged through every rule that references the list.
+struct EntryJudgement {
+    risk: Risk,
+    direction: Direction,
+    approval: Approval,
+}
+
+/// Approved only if every referencing rule, with the entry as its source, is approved: by
+/// the list as a whole (`prefix_lists`) or by the entry's own network (`cidrs`). The risk
+/// is the worst an unapproved reference opens (the worst overall when all are approved).
+fn judge_entry(
+    set: &ChangeSet,
+    entry: &RuleContent,
+    list_id: &str,
+    context: &Context<'_>,
+    policy: &Policy,
+) -> EntryJudgement {
+    let list = context.prefix_lists.get(list_id);
+    // One rule, opened to the entry: approved through the list, or through the entry itself.
+    let approve = |direction, rule: &RuleContent, group: Option<&str>| {
+        let via_list = RuleContent {
+            source: Source::PrefixList(list_id.to_owned()),
+            ..rule.clone()
+        };
+        let via_entry = RuleContent {
+            source: entry.source.clone(),
+            ..rule.clone()
+        };
+        let first = context
+            .allowlist
+            .evaluate(&rule_facts(set, direction, &via_list, group), context.now);
+        match first {
+            Approval::Approved { .. } => first,
+            Approval::NotApproved { .. } => context
+                .allowlist
+                .evaluate(&rule_facts(set, direction, &via_entry, group), context.now),
+        }
+    };
+    let Some(references) = list.and_then(|l| l.references.as_ref()) else {
+        let (risk, direction) = policy.risk.classify_entry(entry, list_id, list);
+        let all_traffic = RuleContent {
+            protocol: Protocol::All,
+            from_port: None,
+            to_port: None,
+            ..entry.clone()
+        };
+        return EntryJudgement {
+            risk,
+            direction,
+            approval: approve(Direction::Ingress, &all_traffic, None),
+        };
+    };
+    let judged: Vec<EntryJudgement> = references
+        .iter()
+        .map(|reference| EntryJudgement {
+            risk: policy.risk.classify_through(entry, reference),
+            direction: reference.direction,
+            approval: approve(
+                reference.direction,
+                &reference.content,
+                Some(reference.group_id.as_str()),
+            ),
+        })
+        .collect();
+    let unapproved = |j: &&EntryJudgement| matches!(j.approval, Approval::NotApproved { .. });
+    let key = |j: &&EntryJudgement| (j.risk.level, j.direction.is_ingress());
+    let worst = judged
+        .iter()
+        .filter(unapproved)
+        .max_by_key(key)
+        .or_else(|| judged.iter().max_by_key(key));
+    match worst {
+        Some(worst) => EntryJudgement {
+            risk: worst.risk.clone(),
+            direction: worst.direction,
+            approval: worst.approval.clone(),
+        },
+        None => {
+            let (risk, direction) = policy.risk.classify_entry(entry, list_id, list);
+            EntryJudgement {
+                risk,
+                direction,
+                approval: Approval::NotApproved { closest: None },
+            }
+        }
+    }
 }
 
 /// The event's outcome is the strongest of its changes'; the reason says why in one line.

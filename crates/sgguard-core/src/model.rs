@@ -57,6 +57,10 @@ pub enum ChangeKind {
     Modified,
     Removed,
     Description,
+    /// An entry added to a managed prefix list: it widens every rule that references the list.
+    EntryAdded,
+    /// An entry removed from a managed prefix list.
+    EntryRemoved,
 }
 
 impl ChangeKind {
@@ -66,12 +70,14 @@ impl ChangeKind {
             Self::Modified => "modified",
             Self::Removed => "removed",
             Self::Description => "description",
+            Self::EntryAdded => "entry_added",
+            Self::EntryRemoved => "entry_removed",
         }
     }
 
-    /// Only additions and modifications can open anything.
+    /// Only additions and modifications (of rules or prefix-list entries) can open anything.
     pub fn opens_access(self) -> bool {
-        matches!(self, Self::Added | Self::Modified)
+        matches!(self, Self::Added | Self::Modified | Self::EntryAdded)
     }
 }
 
@@ -83,6 +89,8 @@ impl FromStr for ChangeKind {
             "modified" => Ok(Self::Modified),
             "removed" => Ok(Self::Removed),
             "description" => Ok(Self::Description),
+            "entry_added" => Ok(Self::EntryAdded),
+            "entry_removed" => Ok(Self::EntryRemoved),
             other => Err(format!("`{other}` is not a change kind")),
         }
     }
@@ -278,6 +286,21 @@ impl Source {
         }
     }
 
+    /// Whether two sources grant the same access: networks compared (host bits cleared),
+    /// referenced groups by id (owner and peering are not part of what EC2 compares).
+    pub fn same_as(&self, other: &Source) -> bool {
+        match (self, other) {
+            (Self::CidrV4(_) | Self::CidrV6(_), Self::CidrV4(_) | Self::CidrV6(_)) => {
+                self.network() == other.network()
+            }
+            (Self::PrefixList(a), Self::PrefixList(b)) => a == b,
+            (Self::SecurityGroup { group_id: a, .. }, Self::SecurityGroup { group_id: b, .. }) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+
     /// Parses a source in its display form: a CIDR, `pl-…`, or `sg-…` (optionally
     /// `ACCOUNT/sg-…`).
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -353,6 +376,43 @@ impl RuleContent {
     }
 }
 
+impl RuleContent {
+    /// Ports as EC2 stores them: `-1` where a protocol has none.
+    pub fn canonical_ports(&self) -> (i32, i32) {
+        match self.protocol {
+            Protocol::Tcp | Protocol::Udp | Protocol::Icmp | Protocol::Icmpv6 => (
+                self.from_port.unwrap_or(-1),
+                self.to_port
+                    .or(self.from_port.filter(|_| self.protocol.has_ports()))
+                    .unwrap_or(-1),
+            ),
+            Protocol::All | Protocol::Number(_) => (-1, -1),
+        }
+    }
+
+    /// Whether two contents grant the same access: protocol, ports and source, the
+    /// description aside (it changes nothing on the wire).
+    pub fn same_access(&self, other: &RuleContent) -> bool {
+        self.protocol == other.protocol
+            && self.canonical_ports() == other.canonical_ports()
+            && self.source.same_as(&other.source)
+    }
+}
+
+impl fmt::Display for RuleContent {
+    /// `tcp 22 from 0.0.0.0/0`, the way people say it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.protocol)?;
+        match self.canonical_ports() {
+            _ if !self.protocol.has_ports() && !self.protocol.is_icmp() => {}
+            (-1, _) => {}
+            (a, b) if a == b || b == -1 => write!(f, " {a}")?,
+            (a, b) => write!(f, " {a}-{b}")?,
+        }
+        write!(f, " from {}", self.source)
+    }
+}
+
 /// One rule touched by one call, as normalized from any CloudTrail shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleChange {
@@ -362,6 +422,9 @@ pub struct RuleChange {
     pub kind: ChangeKind,
     /// `None` for a revoke or description update that names only the rule id.
     pub content: Option<RuleContent>,
+    /// Why this change needs a second look, e.g. a permission of the request that the
+    /// response's rule set does not list.
+    pub note: Option<String>,
 }
 
 /// What sgguard did, or would do, about one change.
@@ -375,6 +438,9 @@ pub enum Action {
     Pending,
     Reverted,
     Restored,
+    /// Not acted on: EC2 showed the rule changed since this event; the later change is
+    /// judged on its own.
+    Superseded,
     Failed,
 }
 
@@ -387,6 +453,7 @@ impl Action {
             Self::Pending => "pending",
             Self::Reverted => "reverted",
             Self::Restored => "restored",
+            Self::Superseded => "superseded",
             Self::Failed => "failed",
         }
     }
@@ -402,6 +469,7 @@ impl FromStr for Action {
             "pending" => Self::Pending,
             "reverted" => Self::Reverted,
             "restored" => Self::Restored,
+            "superseded" => Self::Superseded,
             "failed" => Self::Failed,
             other => return Err(format!("`{other}` is not an action")),
         })
@@ -423,13 +491,15 @@ pub enum Outcome {
     WouldRevert,
     /// Enforcement was decided and recorded but not yet carried out.
     Pending,
+    /// Nothing was done: the rule changed (in EC2) since this event.
+    Superseded,
     Restored,
     Reverted,
     RevertFailed,
 }
 
 impl Outcome {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::SkippedFailedCall,
         Self::SkippedUnrelated,
         Self::Duplicate,
@@ -440,6 +510,7 @@ impl Outcome {
         Self::Flagged,
         Self::WouldRevert,
         Self::Pending,
+        Self::Superseded,
         Self::Restored,
         Self::Reverted,
         Self::RevertFailed,
@@ -468,6 +539,7 @@ impl Outcome {
             Self::Flagged => "flagged",
             Self::WouldRevert => "would_revert",
             Self::Pending => "pending",
+            Self::Superseded => "superseded",
             Self::Restored => "restored",
             Self::Reverted => "reverted",
             Self::RevertFailed => "revert_failed",
@@ -483,6 +555,7 @@ impl Outcome {
             Action::Pending => Some(Self::Pending),
             Action::Reverted => Some(Self::Reverted),
             Action::Restored => Some(Self::Restored),
+            Action::Superseded => Some(Self::Superseded),
             Action::Failed => Some(Self::RevertFailed),
         }
     }

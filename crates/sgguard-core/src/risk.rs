@@ -7,7 +7,8 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{PortRange, Protocol, RuleChange, RuleContent, Source};
+use crate::model::{ChangeKind, Direction, PortRange, Protocol, RuleChange, RuleContent, Source};
+use crate::prefix_list::{PrefixList, PrefixLists, Reference};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +81,11 @@ pub struct RiskTable {
     pub broad_ipv4_prefix: u8,
     /// The same for IPv6.
     pub broad_ipv6_prefix: u8,
+    /// A public IPv4 CIDR this short or shorter (`/16`: 65,536 addresses) on a sensitive
+    /// port or all protocols is `high`, not `medium`.
+    pub very_broad_ipv4_prefix: u8,
+    /// The same for IPv6 (`/32`, a whole ISP allocation).
+    pub very_broad_ipv6_prefix: u8,
     /// A public source this short or shorter is treated as world-open: `0.0.0.0/1` plus
     /// `128.0.0.0/1` opens as much as `0.0.0.0/0`, and `2000::/3` is every public IPv6 address.
     pub world_prefix: u8,
@@ -127,6 +133,8 @@ impl Default for RiskTable {
                 .collect(),
             broad_ipv4_prefix: 24,
             broad_ipv6_prefix: 48,
+            very_broad_ipv4_prefix: 16,
+            very_broad_ipv6_prefix: 32,
             world_prefix: 4,
             private_networks: private.iter().filter_map(|n| n.parse().ok()).collect(),
         }
@@ -134,22 +142,125 @@ impl Default for RiskTable {
 }
 
 impl RiskTable {
-    /// Classifies one change: only additions and modifications carry risk.
+    /// Classifies one change without knowing any prefix list's entries (offline).
     pub fn classify(&self, change: &RuleChange) -> Risk {
-        match (&change.content, change.kind.opens_access()) {
-            (Some(content), true) => self.classify_content(content),
+        self.classify_in(change, &PrefixLists::default())
+    }
+
+    /// Classifies one change: only additions and modifications carry risk. A prefix-list
+    /// source is judged by the entries in `lists` (see [`Self::classify_content_in`]).
+    pub fn classify_in(&self, change: &RuleChange, lists: &PrefixLists) -> Risk {
+        match (&change.content, change.kind) {
+            (Some(content), ChangeKind::Added | ChangeKind::Modified) => {
+                self.classify_content_in(content, lists)
+            }
             _ => Risk::none(),
         }
     }
 
-    /// Classifies the content of a rule, whatever the call that made it.
+    /// Classifies the content of a rule, whatever the call that made it, without knowing
+    /// any prefix list's entries.
     pub fn classify_content(&self, content: &RuleContent) -> Risk {
+        self.classify_content_in(content, &PrefixLists::default())
+    }
+
+    /// Classifies the content of a rule. A customer-managed prefix list counts as its
+    /// widest entry; an AWS-managed list, a referenced group and a list whose entries are
+    /// unknown are `low`, and the reason says which.
+    pub fn classify_content_in(&self, content: &RuleContent, lists: &PrefixLists) -> Risk {
         match &content.source {
-            Source::PrefixList(id) => low(format!("managed prefix list {id}")),
+            Source::PrefixList(id) => match lists.get(id) {
+                Some(list) => self.classify_prefix_list(content, list),
+                None => low(format!(
+                    "managed prefix list {id}; its entries were not resolved"
+                )),
+            },
             Source::SecurityGroup { group_id, .. } => {
                 low(format!("referenced security group {group_id}"))
             }
             Source::CidrV4(_) | Source::CidrV6(_) => self.classify_cidr(content),
+        }
+    }
+
+    /// The risk of `content` (whose source is `list`) is the risk of its widest entry.
+    fn classify_prefix_list(&self, content: &RuleContent, list: &PrefixList) -> Risk {
+        if list.aws_managed {
+            return low(format!("AWS-managed prefix list {}", list.label()));
+        }
+        let widest = list
+            .entries
+            .iter()
+            .map(|entry| {
+                let through = RuleContent {
+                    source: source_of(*entry),
+                    ..content.clone()
+                };
+                (entry, self.classify_cidr(&through))
+            })
+            .max_by_key(|(entry, risk)| (risk.level, std::cmp::Reverse(entry.prefix_len())));
+        match widest {
+            None => low(format!("prefix list {} has no entries", list.label())),
+            Some((entry, risk)) => Risk {
+                level: risk.level,
+                reasons: std::iter::once(format!("prefix list {} holds {entry}", list.label()))
+                    .chain(risk.reasons)
+                    .collect(),
+            },
+        }
+    }
+
+    /// The risk of an entry added to a prefix list that opens no known rule: without the
+    /// referencing rules (offline), as if it opened all traffic; with none, nothing.
+    pub fn classify_entry(
+        &self,
+        entry: &RuleContent,
+        list_id: &str,
+        list: Option<&PrefixList>,
+    ) -> (Risk, Direction) {
+        if list.is_some_and(|l| l.references.is_some()) {
+            return (
+                Risk {
+                    level: RiskLevel::None,
+                    reasons: vec![format!("no security-group rule references {list_id}")],
+                },
+                Direction::Unknown,
+            );
+        }
+        let all = RuleContent {
+            protocol: Protocol::All,
+            from_port: None,
+            to_port: None,
+            ..entry.clone()
+        };
+        let mut risk = self.classify_cidr(&all);
+        risk.reasons.insert(
+            0,
+            format!(
+                "the rules that reference {list_id} were not resolved; judged as if the entry opened all traffic"
+            ),
+        );
+        (risk, Direction::Unknown)
+    }
+
+    /// The risk of an entry added to a prefix list, through one rule that references it.
+    pub fn classify_through(&self, entry: &RuleContent, reference: &Reference) -> Risk {
+        let through = RuleContent {
+            source: entry.source.clone(),
+            ..reference.content.clone()
+        };
+        let risk = self.classify_cidr(&through);
+        Risk {
+            level: risk.level,
+            reasons: std::iter::once(format!(
+                "opens {} rule {} in {} ({}) to {}",
+                reference.direction,
+                reference.rule_id,
+                reference.group_id,
+                reference.content,
+                entry.source
+            ))
+            .chain(risk.reasons)
+            .collect(),
         }
     }
 
@@ -193,10 +304,26 @@ impl RiskTable {
         if private {
             return low(format!("private or local network {written}"));
         }
-        let broad = match net {
-            IpNet::V4(_) => self.broad_ipv4_prefix,
-            IpNet::V6(_) => self.broad_ipv6_prefix,
+        let (broad, very_broad) = match net {
+            IpNet::V4(_) => (self.broad_ipv4_prefix, self.very_broad_ipv4_prefix),
+            IpNet::V6(_) => (self.broad_ipv6_prefix, self.very_broad_ipv6_prefix),
         };
+        if net.prefix_len() <= very_broad {
+            let exposed = if content.protocol == Protocol::All {
+                Some("all protocols and ports".to_owned())
+            } else {
+                self.sensitive_overlap(content)
+            };
+            if let Some(exposed) = exposed {
+                return Risk {
+                    level: RiskLevel::High,
+                    reasons: vec![
+                        format!("public network {written} of /{very_broad} or broader"),
+                        exposed,
+                    ],
+                };
+            }
+        }
         if net.prefix_len() < broad {
             Risk {
                 level: RiskLevel::Medium,
@@ -238,6 +365,13 @@ impl RiskTable {
             },
             shown.join(", ")
         ))
+    }
+}
+
+fn source_of(net: IpNet) -> Source {
+    match net {
+        IpNet::V4(net) => Source::CidrV4(net),
+        IpNet::V6(net) => Source::CidrV6(net),
     }
 }
 

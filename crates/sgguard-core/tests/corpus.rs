@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sgguard_core::event::RecordClass;
 use sgguard_core::{
-    AllowEntry, Allowlist, Decision, Outcome, Policy, PortRange, Protocol, RiskLevel,
+    AllowEntry, Allowlist, Context, Decision, Outcome, Policy, PortRange, Protocol, RiskLevel,
     classify_record, decide, input, normalize,
 };
 
@@ -122,7 +122,11 @@ fn judge(record: &Value) -> (Outcome, Option<Decision>) {
         RecordClass::Unrelated { .. } => (Outcome::SkippedUnrelated, None),
         RecordClass::SecurityGroupCall { .. } => {
             let set = normalize(record).unwrap_or_else(|e| panic!("normalize failed: {e}"));
-            let decision = decide(&set, &allowlist(), &Policy::default(), set.meta.event_time);
+            let decision = decide(
+                &set,
+                &Context::offline(&allowlist(), set.meta.event_time),
+                &Policy::default(),
+            );
             (decision.outcome, Some(decision))
         }
     }

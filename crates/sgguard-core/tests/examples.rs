@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sgguard_core::allowlist::from_toml;
 use sgguard_core::event::RecordClass;
-use sgguard_core::{Allowlist, Outcome, Policy, classify_record, decide, input, normalize};
+use sgguard_core::{
+    Allowlist, Context, Outcome, Policy, classify_record, decide, input, normalize,
+};
 
 const RESPONDER_ROLE: &str = "arn:aws:iam::111122223333:role/sgguard-responder";
 
@@ -86,7 +88,11 @@ fn example_outcomes_match_expected_tsv() {
             RecordClass::SecurityGroupCall { .. } => {
                 let set = normalize(record).unwrap_or_else(|e| panic!("{file}[{index}]: {e}"));
                 assert_eq!(set.meta.event_id, event_id, "{file}[{index}]");
-                let decision = decide(&set, &allowlist, &policy, set.meta.event_time);
+                let decision = decide(
+                    &set,
+                    &Context::offline(&allowlist, set.meta.event_time),
+                    &policy,
+                );
                 assert_eq!(
                     decision.outcome, want,
                     "{file}[{index}]: {}",

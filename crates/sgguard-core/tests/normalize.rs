@@ -104,6 +104,7 @@ fn change(
         direction,
         kind,
         content,
+        note: None,
     }
 }
 

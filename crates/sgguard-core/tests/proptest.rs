@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use sgguard_core::allowlist::RuleFacts;
 use sgguard_core::event::{RecordClass, SECURITY_GROUP_CALLS};
 use sgguard_core::{
-    AllowEntry, Allowlist, ChangeKind, Direction, Identity, Policy, PortRange, Protocol,
+    AllowEntry, Allowlist, ChangeKind, Context, Direction, Identity, Policy, PortRange, Protocol,
     RuleChange, RuleContent, Source, classify_record, decide, input, normalize,
 };
 
@@ -316,7 +316,7 @@ fn run_everything(document: Value) -> usize {
         let class = classify_record(record);
         if let Ok(set) = normalize(record) {
             normalized += 1;
-            let d = decide(&set, &allowlist, &policy, now());
+            let d = decide(&set, &Context::offline(&allowlist, now()), &policy);
             assert_eq!(d.changes.len(), set.changes.len());
             let _ = set.group_label();
             if let RecordClass::Unrelated { .. } = class {
@@ -660,6 +660,7 @@ proptest! {
                 direction,
                 kind: ChangeKind::Added,
                 content: Some(content),
+                note: None,
             })
             .collect();
         prop_assert_eq!(set.group_id.as_deref(), Some("sg-0123456789abcdef0"));

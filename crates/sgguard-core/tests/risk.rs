@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use sgguard_core::decide::summarize;
 use sgguard_core::{
-    Action, AllowEntry, Allowlist, ChangeDecision, ChangeKind, ChangeSet, Direction, EventMeta,
-    Identity, Mode, Outcome, Policy, PortRange, Protocol, Risk, RiskLevel, RiskTable, RuleChange,
-    RuleContent, Source, decide,
+    Action, AllowEntry, Allowlist, ChangeDecision, ChangeKind, ChangeSet, Context, Direction,
+    EventMeta, Identity, Mode, Outcome, Policy, PortRange, Protocol, Risk, RiskLevel, RiskTable,
+    RuleChange, RuleContent, Source, decide,
 };
 
 const ACCOUNT: &str = "111122223333";
@@ -40,6 +40,7 @@ fn added(content: RuleContent) -> RuleChange {
         direction: Direction::Ingress,
         kind: ChangeKind::Added,
         content: Some(content),
+        note: None,
     }
 }
 
@@ -49,6 +50,7 @@ fn with_kind(kind: ChangeKind, direction: Direction, content: RuleContent) -> Ru
         direction,
         kind,
         content: Some(content),
+        note: None,
     }
 }
 
@@ -156,23 +158,58 @@ fn world_open_other_ports_and_icmp_are_high() {
 
 #[test]
 fn broad_public_networks_are_medium() {
-    for source in [
-        "198.51.100.0/22",
-        "203.0.113.0/23",
-        "8.0.0.0/8",
-        "172.15.0.0/16",
-        "100.128.0.0/10",
+    for (port, source) in [
+        (22, "198.51.100.0/22"),
+        (22, "203.0.113.0/23"),
+        (22, "198.51.0.0/17"),
+        (22, "2001:db8::/33"),
+        (22, "2001:db8::/47"),
+        // very broad, but not on a sensitive port
+        (443, "8.0.0.0/8"),
+        (443, "172.15.0.0/16"),
+        (8080, "100.128.0.0/10"),
+        (443, "2001:db8::/32"),
         // host bits: the network 172.0.0.0/11 is not inside 172.16.0.0/12
-        "172.16.0.1/11",
-        "2001:db8::/32",
-        "2001:db8::/47",
+        (443, "172.16.0.1/11"),
     ] {
-        assert_eq!(level(tcp(22, 22, source)), RiskLevel::Medium, "{source}");
+        assert_eq!(
+            level(tcp(port, port, source)),
+            RiskLevel::Medium,
+            "{port} {source}"
+        );
     }
     let r = risk(tcp(8080, 8080, "198.51.100.0/22"));
     assert!(r.reasons[0].contains("/24"), "{r:?}");
     let r = risk(tcp(8080, 8080, "2001:db8::/32"));
     assert!(r.reasons[0].contains("/48"), "{r:?}");
+}
+
+#[test]
+fn very_broad_public_networks_on_sensitive_ports_or_all_protocols_are_high() {
+    for content in [
+        tcp(22, 22, "8.0.0.0/5"),
+        tcp(22, 22, "8.0.0.0/8"),
+        tcp(22, 22, "172.15.0.0/16"),
+        tcp(3389, 3389, "2000::/5"),
+        tcp(3306, 3306, "2001:db8::/32"),
+        tcp(1000, 2000, "100.128.0.0/10"),
+        all("198.18.0.0/15"),
+        all("2001:db8::/32"),
+    ] {
+        let shown = content.to_string();
+        assert_eq!(level(content), RiskLevel::High, "{shown}");
+    }
+    // one bit narrower than the tier: medium
+    assert_eq!(level(tcp(22, 22, "172.15.0.0/17")), RiskLevel::Medium);
+    assert_eq!(level(tcp(22, 22, "2001:db8::/33")), RiskLevel::Medium);
+    let r = risk(tcp(22, 22, "8.0.0.0/5"));
+    assert_eq!(
+        r.reasons,
+        [
+            "public network 8.0.0.0/5 of /16 or broader",
+            "tcp port range 22 includes sensitive ports 20-23"
+        ]
+    );
 }
 
 #[test]
@@ -227,6 +264,7 @@ fn removals_and_descriptions_carry_no_risk() {
         direction: Direction::Ingress,
         kind: ChangeKind::Removed,
         content: None,
+        note: None,
     };
     assert_eq!(table.classify(&by_id).level, RiskLevel::None);
     // a modification opens access like an addition
@@ -247,6 +285,8 @@ fn the_table_is_data() {
         sensitive_ports: vec![PortRange::single(8080)],
         broad_ipv4_prefix: 16,
         broad_ipv6_prefix: 32,
+        very_broad_ipv4_prefix: 8,
+        very_broad_ipv6_prefix: 16,
         world_prefix: 0,
         private_networks: vec!["10.0.0.0/8".parse().unwrap()],
     };
@@ -319,6 +359,8 @@ fn set_by(identity: Identity, changes: Vec<RuleChange>) -> ChangeSet {
         },
         group_id: Some(GROUP.into()),
         group_name: None,
+        prefix_list_id: None,
+        prefix_list_versions: (None, None),
         changes,
     }
 }
@@ -352,9 +394,8 @@ fn would_revert_is_stronger_than_flagged_and_approved() {
             added(tcp(22, 22, "0.0.0.0/0")),
             removal(),
         ]),
-        &office_ssh(),
+        &Context::offline(&office_ssh(), now()),
         &Policy::default(),
-        now(),
     );
     assert_eq!(d.outcome, Outcome::WouldRevert);
     assert_eq!(
@@ -386,9 +427,8 @@ fn flagged_is_stronger_than_approved() {
             added(tcp(22, 22, "203.0.113.0/24")),
             added(tcp(22, 22, "10.0.0.0/8")),
         ]),
-        &office_ssh(),
+        &Context::offline(&office_ssh(), now()),
         &Policy::default(),
-        now(),
     );
     assert_eq!(d.outcome, Outcome::Flagged);
     assert_eq!(actions(&d), [Action::None, Action::Flagged]);
@@ -399,9 +439,8 @@ fn flagged_is_stronger_than_approved() {
 fn approved_is_stronger_than_recorded() {
     let d = decide(
         &set(vec![removal(), added(tcp(22, 22, "203.0.113.7/32"))]),
-        &office_ssh(),
+        &Context::offline(&office_ssh(), now()),
         &Policy::default(),
-        now(),
     );
     assert_eq!(d.outcome, Outcome::Approved);
     assert_eq!(actions(&d), [Action::None, Action::None]);
@@ -424,13 +463,13 @@ fn nothing_opened_is_recorded() {
             direction: Direction::Egress,
             kind: ChangeKind::Removed,
             content: None,
+            note: None,
         }],
     ] {
         let d = decide(
             &set(changes),
-            &Allowlist::default(),
+            &Context::offline(&Allowlist::default(), now()),
             &Policy::default(),
-            now(),
         );
         assert_eq!(d.outcome, Outcome::Recorded);
         assert!(
@@ -486,9 +525,14 @@ fn the_strongest_outcome_wins_in_the_summary() {
     assert!(reason.contains("could not be reverted"), "{reason}");
 }
 
+fn revoke_by(identity: Identity) -> ChangeSet {
+    let mut set = set_by(identity, vec![removal()]);
+    set.meta.event_name = "RevokeSecurityGroupIngress".into();
+    set
+}
+
 #[test]
-fn own_action_via_the_role_arn_covers_sessions() {
-    let changes = vec![added(tcp(22, 22, "0.0.0.0/0")), added(all("::/0"))];
+fn own_action_is_a_revoke_by_an_exact_responder_principal() {
     for self_arn in [RESPONDER_ROLE, RESPONDER_SESSION] {
         let policy = Policy {
             self_arns: vec![self_arn.into()],
@@ -496,38 +540,192 @@ fn own_action_via_the_role_arn_covers_sessions() {
             ..Policy::default()
         };
         let d = decide(
-            &set_by(responder(), changes.clone()),
-            &Allowlist::default(),
+            &revoke_by(responder()),
+            &Context::offline(&Allowlist::default(), now()),
             &policy,
-            now(),
         );
         assert_eq!(d.outcome, Outcome::OwnAction, "{self_arn}");
         assert!(d.reason.contains(self_arn), "{}", d.reason);
-        assert_eq!(actions(&d), [Action::None, Action::None]);
-        // the evidence is still there
-        assert_eq!(d.changes[0].risk.level, RiskLevel::Critical);
         assert_eq!(d.pending().count(), 0);
     }
-    // someone else's call is judged normally
+    // A similar but different role is not the responder.
     let policy = Policy {
         self_arns: vec![RESPONDER_ROLE.into()],
         ..Policy::default()
     };
-    let d = decide(&set(changes.clone()), &Allowlist::default(), &policy, now());
-    assert_eq!(d.outcome, Outcome::WouldRevert);
-    // a similar but different role is not the responder
     let impostor = Identity {
         principal: "arn:aws:iam::111122223333:role/sgguard-responder-dev".into(),
         actor: "arn:aws:sts::111122223333:assumed-role/sgguard-responder-dev/x".into(),
         ..responder()
     };
     let d = decide(
-        &set_by(impostor, changes),
-        &Allowlist::default(),
+        &revoke_by(impostor),
+        &Context::offline(&Allowlist::default(), now()),
         &policy,
-        now(),
     );
-    assert_eq!(d.outcome, Outcome::WouldRevert);
+    assert_eq!(d.outcome, Outcome::Recorded);
+    // Self ARNs are exact: a pattern in the list matches nothing.
+    let globbed = Policy {
+        self_arns: vec!["arn:aws:iam::111122223333:role/sgguard-*".into()],
+        ..Policy::default()
+    };
+    let d = decide(
+        &revoke_by(responder()),
+        &Context::offline(&Allowlist::default(), now()),
+        &globbed,
+    );
+    assert_eq!(d.outcome, Outcome::Recorded);
+}
+
+#[test]
+fn an_authorize_with_the_responders_identity_is_judged_like_anyones() {
+    let changes = vec![added(tcp(22, 22, "0.0.0.0/0")), added(all("::/0"))];
+    let policy = Policy {
+        self_arns: vec![RESPONDER_ROLE.into()],
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let d = decide(
+        &set_by(responder(), changes.clone()),
+        &Context::offline(&Allowlist::default(), now()),
+        &policy,
+    );
+    assert_eq!(d.outcome, Outcome::Pending, "{}", d.reason);
+    assert_eq!(actions(&d), [Action::Pending, Action::Pending]);
+    assert!(
+        d.changes[0]
+            .risk
+            .reasons
+            .iter()
+            .any(|r| r == sgguard_core::decide::BORROWED_IDENTITY),
+        "{:?}",
+        d.changes[0].risk.reasons
+    );
+    assert!(
+        d.reason.contains(RESPONDER_ROLE)
+            && d.reason
+                .contains("never calls AuthorizeSecurityGroupIngress"),
+        "{}",
+        d.reason
+    );
+    // someone else's call has no such reason
+    let d = decide(
+        &set(changes),
+        &Context::offline(&Allowlist::default(), now()),
+        &policy,
+    );
+    assert_eq!(d.outcome, Outcome::Pending);
+    assert!(
+        !d.changes[0]
+            .risk
+            .reasons
+            .iter()
+            .any(|r| r == sgguard_core::decide::BORROWED_IDENTITY)
+    );
+}
+
+#[test]
+fn the_member_role_is_the_responder_only_in_the_events_account_with_its_session() {
+    let policy = Policy {
+        member_role: Some("sgguard-member".into()),
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let by = |arn: &str| revoke_by(Identity::from_arn(arn));
+    let empty = Allowlist::default();
+    let context = Context::offline(&empty, now());
+    let ours = by("arn:aws:sts::111122223333:assumed-role/sgguard-member/sgguard");
+    assert_eq!(decide(&ours, &context, &policy).outcome, Outcome::OwnAction);
+    for borrowed in [
+        // the same role name in another account than the event's
+        "arn:aws:sts::999988887777:assumed-role/sgguard-member/sgguard",
+        // another session of the role
+        "arn:aws:sts::111122223333:assumed-role/sgguard-member/mallory",
+        // a lookalike role
+        "arn:aws:sts::111122223333:assumed-role/sgguard-membership/sgguard",
+        // a user of that name
+        "arn:aws:iam::111122223333:user/sgguard-member",
+    ] {
+        assert_eq!(
+            decide(&by(borrowed), &context, &policy).outcome,
+            Outcome::Recorded,
+            "{borrowed}"
+        );
+    }
+    // An Authorize by the genuine member session is not its own action either.
+    let mut authorize = set_by(
+        Identity::from_arn("arn:aws:sts::111122223333:assumed-role/sgguard-member/sgguard"),
+        vec![added(tcp(22, 22, "0.0.0.0/0"))],
+    );
+    authorize.meta.account = ACCOUNT.into();
+    assert_eq!(
+        decide(&authorize, &context, &policy).outcome,
+        Outcome::Pending
+    );
+}
+
+#[test]
+fn a_modify_by_the_responder_is_its_own_only_when_it_matches_a_recorded_intent() {
+    let restore = tcp(5432, 5432, "10.20.0.0/16");
+    let modify = |content: RuleContent| {
+        let mut set = set_by(
+            responder(),
+            vec![with_kind(ChangeKind::Modified, Direction::Ingress, content)],
+        );
+        set.meta.event_name = "ModifySecurityGroupRules".into();
+        set
+    };
+    let policy = Policy {
+        self_arns: vec![RESPONDER_ROLE.into()],
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let allowlist = Allowlist::default();
+    let lists = sgguard_core::PrefixLists::default();
+    let mut intents = sgguard_core::Intents::default();
+    intents.add("sgr-0aaa", restore.clone());
+    let live = Context {
+        allowlist: &allowlist,
+        now: now(),
+        prefix_lists: &lists,
+        intents: &intents,
+        live: true,
+    };
+    assert_eq!(
+        decide(&modify(restore.clone()), &live, &policy).outcome,
+        Outcome::OwnAction
+    );
+    // The responder's identity setting anything else is judged like anyone's modify.
+    let d = decide(&modify(tcp(22, 22, "0.0.0.0/0")), &live, &policy);
+    assert_eq!(d.outcome, Outcome::Pending, "{}", d.reason);
+    assert!(
+        d.reason.contains("not a restore the responder recorded"),
+        "{}",
+        d.reason
+    );
+    // Online, no intent means not ours, even for approved content.
+    let none = sgguard_core::Intents::default();
+    let office = office_ssh();
+    let no_intent = Context {
+        allowlist: &office,
+        intents: &none,
+        ..live
+    };
+    let approved = tcp(22, 22, "203.0.113.0/24");
+    assert_ne!(
+        decide(&modify(approved.clone()), &no_intent, &policy).outcome,
+        Outcome::OwnAction
+    );
+    // Offline, where no intent exists, content the allowlist approves counts.
+    let offline = Context::offline(&office, now());
+    assert_eq!(
+        decide(&modify(approved), &offline, &policy).outcome,
+        Outcome::OwnAction
+    );
+    assert_ne!(
+        decide(&modify(tcp(22, 22, "0.0.0.0/0")), &offline, &policy).outcome,
+        Outcome::OwnAction
+    );
 }
 
 #[test]
@@ -535,9 +733,8 @@ fn egress_is_flagged_unless_revert_egress() {
     let egress = || with_kind(ChangeKind::Added, Direction::Egress, all("0.0.0.0/0"));
     let d = decide(
         &set(vec![egress()]),
-        &Allowlist::default(),
+        &Context::offline(&Allowlist::default(), now()),
         &Policy::default(),
-        now(),
     );
     assert_eq!(d.changes[0].risk.level, RiskLevel::Critical);
     assert_eq!(actions(&d), [Action::Flagged]);
@@ -552,7 +749,11 @@ fn egress_is_flagged_unless_revert_egress() {
         revert_egress: true,
         ..Policy::default()
     };
-    let d = decide(&set(vec![egress()]), &Allowlist::default(), &policy, now());
+    let d = decide(
+        &set(vec![egress()]),
+        &Context::offline(&Allowlist::default(), now()),
+        &policy,
+    );
     assert_eq!(actions(&d), [Action::WouldRevert]);
     assert_eq!(d.outcome, Outcome::WouldRevert);
 
@@ -564,9 +765,8 @@ fn egress_is_flagged_unless_revert_egress() {
     );
     let d = decide(
         &set(vec![modified]),
-        &Allowlist::default(),
+        &Context::offline(&Allowlist::default(), now()),
         &Policy::default(),
-        now(),
     );
     assert_eq!(actions(&d), [Action::WouldRevert]);
 }
@@ -583,9 +783,8 @@ fn enforce_gives_pending_actions() {
             added(tcp(3389, 3389, "::/0")),
             added(all("0.0.0.0/0")),
         ]),
-        &Allowlist::default(),
+        &Context::offline(&Allowlist::default(), now()),
         &policy,
-        now(),
     );
     assert_eq!(d.outcome, Outcome::Pending);
     assert_eq!(
@@ -650,9 +849,8 @@ fn min_risk_threshold() {
         };
         let d = decide(
             &set(vec![added(content)]),
-            &Allowlist::default(),
+            &Context::offline(&Allowlist::default(), now()),
             &policy,
-            now(),
         );
         assert_eq!(actions(&d), [want], "{shown}");
         assert!(
@@ -671,9 +869,8 @@ fn flagged_reason_names_the_threshold() {
     };
     let d = decide(
         &set(vec![added(tcp(443, 443, "0.0.0.0/0"))]),
-        &Allowlist::default(),
+        &Context::offline(&Allowlist::default(), now()),
         &policy,
-        now(),
     );
     assert_eq!(d.outcome, Outcome::Flagged);
     assert!(
@@ -691,7 +888,11 @@ fn closest_miss_and_expiry_reach_the_decision() {
         added(tcp(22, 22, "203.0.113.0/24")),
         added(tcp(22, 22, "198.51.100.0/24")),
     ];
-    let d = decide(&set(changes.clone()), &list, &Policy::default(), now());
+    let d = decide(
+        &set(changes.clone()),
+        &Context::offline(&list, now()),
+        &Policy::default(),
+    );
     assert_eq!(d.outcome, Outcome::Flagged);
     assert_eq!(d.changes[0].approved_by.as_deref(), Some("office-ssh"));
     let (id, failures) = d.changes[1].closest_miss.clone().unwrap();
@@ -704,9 +905,8 @@ fn closest_miss_and_expiry_reach_the_decision() {
     // the same call decided after the entry expired: `now` is an argument, not the clock
     let later = decide(
         &set(changes),
-        &list,
+        &Context::offline(&list, at("2026-07-01T00:00:00Z")),
         &Policy::default(),
-        at("2026-07-01T00:00:00Z"),
     );
     assert_eq!(later.changes[0].approved_by, None);
     let (_, failures) = later.changes[0].closest_miss.clone().unwrap();
@@ -720,12 +920,21 @@ fn group_named_only_by_name_fails_a_groups_criterion() {
     let list = Allowlist::new(vec![e]);
     let mut by_name = set(vec![added(tcp(443, 443, "0.0.0.0/0"))]);
     assert_eq!(
-        decide(&by_name, &list, &Policy::default(), now()).outcome,
+        decide(
+            &by_name,
+            &Context::offline(&list, now()),
+            &Policy::default()
+        )
+        .outcome,
         Outcome::Approved
     );
     by_name.group_id = None;
     by_name.group_name = Some("default".into());
-    let d = decide(&by_name, &list, &Policy::default(), now());
+    let d = decide(
+        &by_name,
+        &Context::offline(&list, now()),
+        &Policy::default(),
+    );
     assert_eq!(d.outcome, Outcome::WouldRevert);
     assert_eq!(
         d.changes[0]
@@ -747,9 +956,8 @@ fn approved_rules_are_never_acted_on_whatever_their_risk() {
     };
     let d = decide(
         &set(vec![added(all("0.0.0.0/0")), added(all("::/0"))]),
-        &Allowlist::new(vec![e]),
+        &Context::offline(&Allowlist::new(vec![e]), now()),
         &policy,
-        now(),
     );
     assert_eq!(d.outcome, Outcome::Approved);
     assert_eq!(actions(&d), [Action::None, Action::None]);
@@ -773,9 +981,8 @@ fn approved_reason_names_each_entry_once() {
             added(tcp(443, 443, "0.0.0.0/0")),
             added(tcp(22, 22, "203.0.113.2/32")),
         ]),
-        &list,
+        &Context::offline(&list, now()),
         &Policy::default(),
-        now(),
     );
     assert_eq!(d.outcome, Outcome::Approved);
     assert_eq!(d.reason, "3 rules approved by office-ssh, public-https");

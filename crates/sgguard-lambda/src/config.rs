@@ -20,6 +20,7 @@ pub const ENV_VARS: &[&str] = &[
     "SGGUARD_RETENTION_DAYS",
     "SGGUARD_SELF_ARNS",
     "SGGUARD_MEMBER_ROLE_NAME",
+    "SGGUARD_HISTORY_GRACE_SECS",
 ];
 
 /// The Lambda's settings. See README "Configuration" for each variable.
@@ -35,6 +36,8 @@ pub struct Config {
     pub retention_days: Option<u32>,
     /// The role of this name in each member account, for events of other accounts.
     pub member_role: Option<String>,
+    /// How long a modification of a rule with no history waits for its creation's record.
+    pub history_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +90,7 @@ impl Config {
             })?)
             .filter(|days| *days > 0),
         };
-        let mut self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
+        let self_arns: Vec<String> = get("SGGUARD_SELF_ARNS")
             .map(|v| {
                 v.split(',')
                     .map(|a| a.trim().to_owned())
@@ -98,18 +101,34 @@ impl Config {
         if let Some(bad) = self_arns.iter().find(|a| !a.starts_with("arn:")) {
             return Err(fail("SGGUARD_SELF_ARNS", format!("`{bad}` is not an ARN")));
         }
+        // A wildcard would let any principal that matches it pass for the responder.
+        if let Some(bad) = self_arns.iter().find(|a| a.contains(['*', '?'])) {
+            return Err(fail(
+                "SGGUARD_SELF_ARNS",
+                format!(
+                    "`{bad}` has a wildcard; name each responder principal exactly (a role ARN covers its sessions)"
+                ),
+            ));
+        }
+        let (grace, name) = parse("SGGUARD_HISTORY_GRACE_SECS", "180");
+        let grace = grace
+            .parse::<u64>()
+            .ok()
+            .filter(|secs| *secs <= 86_400)
+            .ok_or_else(|| {
+                fail(
+                    name,
+                    format!("`{grace}` is not a number of seconds up to 86400"),
+                )
+            })?;
         let member_role = get("SGGUARD_MEMBER_ROLE_NAME");
-        if let Some(role) = &member_role {
-            if !is_role_name(role) {
-                return Err(fail(
-                    "SGGUARD_MEMBER_ROLE_NAME",
-                    format!(
-                        "`{role}` is not an IAM role name (letters, digits and +=,.@_- with an optional path)"
-                    ),
-                ));
-            }
-            // The member role's sessions in every member account are the responder itself.
-            self_arns.push(sgguard_aws::member_role_self_arn(role));
+        if let Some(role) = member_role.as_ref().filter(|role| !is_role_name(role)) {
+            return Err(fail(
+                "SGGUARD_MEMBER_ROLE_NAME",
+                format!(
+                    "`{role}` is not an IAM role name (letters, digits and +=,.@_- with an optional path)"
+                ),
+            ));
         }
         Ok(Self {
             audit_table: parse("SGGUARD_AUDIT_TABLE", "sgguard-audit").0,
@@ -121,6 +140,7 @@ impl Config {
             revert_egress,
             retention_days,
             member_role,
+            history_grace: Duration::from_secs(grace),
         })
     }
 
@@ -130,6 +150,7 @@ impl Config {
             min_risk: self.min_risk,
             revert_egress: self.revert_egress,
             self_arns: self.self_arns.clone(),
+            member_role: self.member_role.clone(),
             ..Policy::default()
         }
     }
@@ -147,6 +168,7 @@ impl Config {
             Ec2Remediator::new(sdk.clone()).with_member_role(self.member_role.clone()),
             self.policy(),
         )
+        .with_history_grace(self.history_grace)
     }
 }
 
@@ -200,6 +222,7 @@ mod tests {
         assert!(!c.revert_egress);
         assert!(c.self_arns.is_empty());
         assert_eq!(c.member_role, None);
+        assert_eq!(c.history_grace, Duration::from_secs(180));
     }
 
     #[test]
@@ -219,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn member_role_sessions_count_as_self() {
+    fn the_member_role_is_a_responder_only_in_the_events_account_and_session() {
         let c = config(&[
             (
                 "SGGUARD_SELF_ARNS",
@@ -229,17 +252,25 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.member_role.as_deref(), Some("sgguard-member"));
-        assert_eq!(
-            c.self_arns,
-            vec![
-                "arn:aws:iam::111122223333:role/sgguard",
-                "arn:*:iam::*:role/sgguard-member"
-            ]
-        );
-        let session = sgguard_core::Identity::from_arn(
+        assert_eq!(c.self_arns, vec!["arn:aws:iam::111122223333:role/sgguard"]);
+        let policy = c.policy();
+        let responders = policy.responders();
+        let ours = sgguard_core::Identity::from_arn(
             "arn:aws:sts::222233334444:assumed-role/sgguard-member/sgguard",
         );
-        assert!(c.self_arns.iter().any(|arn| session.is(arn)));
+        assert!(responders.principal_of(&ours, "222233334444").is_some());
+        assert!(
+            responders.principal_of(&ours, "999988887777").is_none(),
+            "the same role in another account's event is not the responder"
+        );
+        let other_session = sgguard_core::Identity::from_arn(
+            "arn:aws:sts::222233334444:assumed-role/sgguard-member/mallory",
+        );
+        assert!(
+            responders
+                .principal_of(&other_session, "222233334444")
+                .is_none()
+        );
     }
 
     #[test]
@@ -278,6 +309,9 @@ mod tests {
             ("SGGUARD_SELF_ARNS", "responder"),
             ("SGGUARD_MEMBER_ROLE_NAME", "arn:aws:iam::1:role/x"),
             ("SGGUARD_MEMBER_ROLE_NAME", "two words"),
+            ("SGGUARD_SELF_ARNS", "arn:*:iam::*:role/sgguard-member"),
+            ("SGGUARD_HISTORY_GRACE_SECS", "soon"),
+            ("SGGUARD_HISTORY_GRACE_SECS", "99999999"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

@@ -34,8 +34,10 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one invocation payload: an EventBridge envelope (or, for manual test invokes,
-/// a bare CloudTrail record). The payload (up to 256 KB) is moved, never copied.
+/// Handles one invocation payload. Only an authentic EventBridge envelope (from `aws.ec2`,
+/// a CloudTrail API call, its account matching the record's) is acted on: anything else, a
+/// bare record included, is kept as `invalid` with what failed, and nothing is done. The
+/// payload (up to 256 KB) is moved, never copied.
 pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     responder: &Responder<A, L, R>,
     payload: Value,
@@ -47,7 +49,11 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     if let Some(problem) = shape_problem(&payload) {
         return keep_invalid(responder, payload, origin, problem).await;
     }
-    let record = input::unwrap_envelope(payload);
+    if let Err(problem) = input::authenticate_payload(&payload) {
+        let problem = format!("not an authentic event, nothing done: {problem}");
+        return keep_invalid(responder, payload, origin, problem).await;
+    }
+    let record = input::unwrap_envelope(payload).record;
     let report = responder.handle(&record, Some(origin)).await.map_err(|e| {
         tracing::warn!(error = %e, retryable = e.is_retryable(), "event not finished");
         if e.is_retryable() {
@@ -60,7 +66,8 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     Ok(report)
 }
 
-/// Why a payload is not one CloudTrail record (in an envelope or bare), if it is not.
+/// Why a payload is not one CloudTrail record (in an envelope or bare), if it is not; a bare
+/// record then fails [`input::authenticate_payload`].
 fn shape_problem(payload: &Value) -> Option<String> {
     let record = match payload.get("detail") {
         Some(detail) => detail,

@@ -285,11 +285,16 @@ async fn audit_mode_and_own_actions_change_nothing() {
     let enforce_fn = Function::start(&w.endpoint, &w.tables, "enforce").await;
     let ours = Caller::role(ACCOUNT, "sgguard-responder", "sgguard");
     let own = enforce_fn
-        .invoke(&cloudtrail::authorize(
-            "e2e-own", false, ACCOUNT, REGION, &ours, &web, &open, &created,
+        .invoke(&cloudtrail::revoke_by_ids(
+            "e2e-own",
+            ACCOUNT,
+            REGION,
+            &ours,
+            &web,
+            &ids(&created),
         ))
         .await;
-    assert_eq!(outcome(&own), "own_action");
+    assert_eq!(outcome(&own), "own_action", "{own:#}");
     assert_eq!(
         ids(&w.vpc.ingress_rules(&web).await),
         ids(&created),
@@ -367,7 +372,14 @@ async fn a_modified_egress_rule_without_history_is_not_reverted_by_default() {
         .build();
     w.vpc.modify_rule(&app, &rule, wide).await;
     // The audit log has never seen this rule: the record alone does not say it is egress.
-    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    // No grace period: this test is about direction, not about waiting for history.
+    let function = Function::start_with(
+        &w.endpoint,
+        &w.tables,
+        "enforce",
+        &[("SGGUARD_HISTORY_GRACE_SECS", "0")],
+    )
+    .await;
     let content =
         json!({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"});
     let report = function

@@ -575,6 +575,10 @@ fn names_resource(kind: Resource, rendered: &str) -> bool {
         Resource::MemberRole => {
             rendered == "!Sub arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"
         }
+        Resource::OwnPrefixLists => {
+            rendered == "!Sub arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:prefix-list/*"
+        }
+        Resource::AnyPrefixList => rendered == "!Sub arn:${AWS::Partition}:ec2:*:*:prefix-list/*",
     }
 }
 

@@ -75,18 +75,35 @@ async fn a_member_account_event_is_reverted_through_the_member_role() {
 
     // The revert itself shows up in the member account's CloudTrail as the member role's
     // session; forwarded back, it is the responder's own action, never acted on.
-    let own = cloudtrail::authorize(
+    let member_session = Caller::role(MEMBER, MEMBER_ROLE, sgguard_aws::MEMBER_SESSION_NAME);
+    let own = cloudtrail::revoke_by_ids(
         &aws::unique("member-own"),
-        false,
         MEMBER,
         REGION,
-        &Caller::role(MEMBER, MEMBER_ROLE, sgguard_aws::MEMBER_SESSION_NAME),
+        &member_session,
         &group,
-        &[tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()],
-        &[],
+        std::slice::from_ref(&rule),
     );
     let report = function.invoke(&own).await;
     assert_eq!(outcome(&report), "own_action", "{report:#}");
+    // The same session adding a rule is not something the responder does: judged (and,
+    // world-open, reverted) like anyone's call.
+    let (added, borrowed) = member
+        .authorize_as(
+            &aws::unique("member-borrowed"),
+            &member_session,
+            MEMBER,
+            REGION,
+            &group,
+            vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let report = function.invoke(&borrowed).await;
+    assert_eq!(outcome(&report), "reverted", "{report:#}");
+    assert!(
+        !ids(&member.ingress_rules(&group).await).contains(&ids(&added)[0]),
+        "the borrowed identity's rule is reverted"
+    );
 }
 
 #[tokio::test]

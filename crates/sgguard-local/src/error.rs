@@ -31,6 +31,11 @@ pub enum Error {
     Allowlist(#[from] sgguard_core::Error),
     #[error("audit store lock was poisoned by a panic in another thread")]
     Poisoned,
+    #[error("audit store has no event {event_id} to complete: it was never begun")]
+    NeverBegun { event_id: String },
+    /// Another worker took the event over (its lease had expired): its outcome wins.
+    #[error("lost the lease on event {event_id}: another worker took it over")]
+    LeaseLost { event_id: String },
 }
 
 impl From<Error> for PortError {
@@ -39,7 +44,7 @@ impl From<Error> for PortError {
             &err,
             Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
+        ) || matches!(err, Error::LeaseLost { .. });
         let message = err.to_string();
         if retryable {
             PortError::retryable(message, err)

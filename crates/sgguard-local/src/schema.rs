@@ -86,6 +86,11 @@ const MIGRATIONS: &[&str] = &[
         detail   TEXT NOT NULL
     );
     ",
+    // 2: a lease on an event record, so that concurrent deliveries act once.
+    r"
+    ALTER TABLE events ADD COLUMN lease_owner TEXT;
+    ALTER TABLE events ADD COLUMN lease_until INTEGER;
+    ",
 ];
 
 /// The schema version this build writes.

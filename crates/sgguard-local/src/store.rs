@@ -10,7 +10,7 @@ use serde_json::Value;
 use sgguard_core::{AllowEntry, Outcome, allowlist};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
-    PortError, RuleSnapshot,
+    Lease, PortError, RuleSnapshot,
 };
 
 use crate::error::Error;
@@ -139,14 +139,21 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn begin_sync(&self, report: &EventReport, raw: &Value) -> Result<Begin, Error> {
+    fn begin_sync(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, Error> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let event_id = report.event_id.clone().unwrap_or_default();
         let inserted = tx.execute(
             "INSERT INTO events (event_id, event_name, event_time, account, region, group_id, group_name, actor, principal,
-                                 source_ip, user_agent, outcome, reason, max_risk, recorded_at, report, raw)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                                 source_ip, user_agent, outcome, reason, max_risk, recorded_at, report, raw,
+                                 lease_owner, lease_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
              ON CONFLICT (event_id) DO NOTHING",
             params![
                 event_id,
@@ -166,34 +173,66 @@ impl SqliteStore {
                 sgguard_core::time::format_time(&Utc::now()),
                 report.stored_json()?,
                 raw.to_string(),
+                lease.owner,
+                lease.until,
             ],
         )?;
         if inserted == 0 {
-            let text: String = tx.query_row(
-                "SELECT report FROM events WHERE event_id = ?1",
+            let (text, outcome, until): (String, String, Option<i64>) = tx.query_row(
+                "SELECT report, outcome, lease_until FROM events WHERE event_id = ?1",
                 [&event_id],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )?;
-            return Ok(Begin::Existing(Box::new(serde_json::from_str(&text)?)));
+            let stored: EventReport = serde_json::from_str(&text)?;
+            if !take_over.iter().any(|o| o.as_str() == outcome) {
+                return Ok(Begin::Existing(Box::new(stored)));
+            }
+            let now = Utc::now().timestamp();
+            if let Some(until) = until.filter(|until| *until > now) {
+                return Ok(Begin::Busy {
+                    until: lease_time(until),
+                });
+            }
+            tx.execute(
+                "UPDATE events SET lease_owner = ?2, lease_until = ?3 WHERE event_id = ?1",
+                params![event_id, lease.owner, lease.until],
+            )?;
+            tx.commit()?;
+            return Ok(Begin::Resumed(Box::new(stored)));
         }
         insert_changes(&tx, report)?;
         tx.commit()?;
         Ok(Begin::Inserted)
     }
 
-    fn complete_sync(&self, report: &EventReport) -> Result<(), Error> {
+    fn complete_sync(&self, report: &EventReport, lease: &Lease) -> Result<(), Error> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let event_id = report.event_id.clone().unwrap_or_default();
-        tx.execute(
-            "UPDATE events SET outcome = ?2, reason = ?3, report = ?4 WHERE event_id = ?1",
+        let updated = tx.execute(
+            "UPDATE events SET outcome = ?2, reason = ?3, report = ?4, lease_owner = NULL, lease_until = NULL
+             WHERE event_id = ?1 AND lease_owner IS ?5",
             params![
                 event_id,
                 report.outcome.as_str(),
                 report.reason,
-                report.stored_json()?
+                report.stored_json()?,
+                lease.owner,
             ],
         )?;
+        if updated == 0 {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM events WHERE event_id = ?1",
+                    [&event_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            return Err(match exists {
+                Some(_) => Error::LeaseLost { event_id },
+                None => Error::NeverBegun { event_id },
+            });
+        }
         tx.execute("DELETE FROM changes WHERE event_id = ?1", [&event_id])?;
         insert_changes(&tx, report)?;
         tx.commit()?;
@@ -390,13 +429,36 @@ fn log_change(tx: &Transaction<'_>, change: &AllowlistChange) -> Result<(), Erro
     Ok(())
 }
 
+/// A lease's end as people read it.
+fn lease_time(until: i64) -> String {
+    chrono::DateTime::from_timestamp(until, 0)
+        .map(|t| sgguard_core::time::format_time(&t))
+        .unwrap_or_else(|| until.to_string())
+}
+
 impl AuditLog for SqliteStore {
-    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
-        Ok(self.begin_sync(report, raw)?)
+    async fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, PortError> {
+        Ok(self.begin_sync(report, raw, lease, take_over)?)
     }
 
-    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
-        Ok(self.complete_sync(report)?)
+    async fn complete(&self, report: &EventReport, lease: &Lease) -> Result<(), PortError> {
+        Ok(self.complete_sync(report, lease)?)
+    }
+
+    async fn release(&self, event_id: &str, lease: &Lease) -> Result<(), PortError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "UPDATE events SET lease_until = NULL WHERE event_id = ?1 AND lease_owner IS ?2",
+            params![event_id, lease.owner],
+        )
+        .map_err(Error::from)?;
+        Ok(())
     }
 
     async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {

@@ -11,8 +11,17 @@ use sgguard_core::{
 use sgguard_local::{Error, SqliteStore};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
-    Origin,
+    Lease, Origin,
 };
+
+/// One lease for every write of these tests (they test idempotency, not leases: the
+/// conformance suite does).
+fn lease() -> Lease {
+    Lease {
+        owner: "store-test".into(),
+        until: 4_102_444_800,
+    }
+}
 
 fn change(rule_id: &str, cidr: &str, port: i32, kind: ChangeKind, action: Action) -> ChangeReport {
     ChangeReport {
@@ -31,6 +40,8 @@ fn change(rule_id: &str, cidr: &str, port: i32, kind: ChangeKind, action: Action
         closest_entry: None,
         action,
         remediation: None,
+        note: None,
+        restore_to: None,
     }
 }
 
@@ -49,6 +60,7 @@ fn report(
         region: Some("eu-west-1".into()),
         group_id: Some("sg-0a1b2c3d4e5f60718".into()),
         group_name: None,
+        prefix_list_id: None,
         actor: Some("arn:aws:iam::111122223333:user/alice".into()),
         principal: Some("arn:aws:iam::111122223333:user/alice".into()),
         source_ip: Some("203.0.113.25".into()),
@@ -81,12 +93,12 @@ fn allow_change(action: &str, entry_id: &str, detail: &str) -> AllowlistChange {
 }
 
 #[tokio::test]
-async fn schema_is_created_at_version_1_and_reopening_keeps_it() {
+async fn schema_is_created_at_version_2_and_reopening_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         assert_eq!(store.path(), path.display().to_string());
         let r = report(
             "e-1",
@@ -95,25 +107,28 @@ async fn schema_is_created_at_version_1_and_reopening_keeps_it() {
             Outcome::WouldRevert,
             vec![],
         );
-        assert_eq!(store.begin(&r, &raw("e-1")).await.unwrap(), Begin::Inserted);
+        assert_eq!(
+            store.begin(&r, &raw("e-1"), &lease(), &[]).await.unwrap(),
+            Begin::Inserted
+        );
     }
-    assert_eq!(user_version(&path), 1);
+    assert_eq!(user_version(&path), 2);
     // Opening again must not re-run the migration (it would fail on existing tables) and
     // must keep the data.
     for _ in 0..2 {
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         let events = store.events().unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event_id.as_deref(), Some("e-1"));
     }
-    assert_eq!(user_version(&path), 1);
+    assert_eq!(user_version(&path), 2);
 }
 
 #[test]
 fn in_memory_store_is_migrated_too() {
     let store = SqliteStore::open_in_memory().unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert!(store.events().unwrap().is_empty());
     assert!(store.invalid_records().unwrap().is_empty());
     assert!(store.allowlist_changes().unwrap().is_empty());
@@ -136,7 +151,7 @@ fn a_newer_schema_is_refused() {
             supported,
         }) => {
             assert_eq!(found, 7);
-            assert_eq!(supported, 1);
+            assert_eq!(supported, 2);
             assert!(p.contains("future.db"), "{p}");
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
@@ -180,7 +195,10 @@ async fn begin_inserts_once_then_reports_the_stored_record() {
         index: 3,
     }));
     assert_eq!(
-        store.begin(&first, &raw("e-1")).await.unwrap(),
+        store
+            .begin(&first, &raw("e-1"), &lease(), &[])
+            .await
+            .unwrap(),
         Begin::Inserted
     );
 
@@ -192,7 +210,11 @@ async fn begin_inserts_once_then_reports_the_stored_record() {
         Outcome::Approved,
         vec![],
     );
-    let Begin::Existing(stored) = store.begin(&second, &raw("e-1")).await.unwrap() else {
+    let Begin::Existing(stored) = store
+        .begin(&second, &raw("e-1"), &lease(), &[])
+        .await
+        .unwrap()
+    else {
         panic!("a second begin with the same event id must report Existing");
     };
     assert_eq!(stored.outcome, Outcome::Pending);
@@ -218,7 +240,10 @@ async fn begin_inserts_once_then_reports_the_stored_record() {
         vec![],
     );
     assert_eq!(
-        store.begin(&other, &raw("e-2")).await.unwrap(),
+        store
+            .begin(&other, &raw("e-2"), &lease(), &[])
+            .await
+            .unwrap(),
         Begin::Inserted
     );
     assert_eq!(store.events().unwrap().len(), 2);
@@ -243,7 +268,10 @@ async fn complete_replaces_outcome_reason_and_actions() {
             ),
         ],
     );
-    store.begin(&pending, &raw("e-1")).await.unwrap();
+    store
+        .begin(&pending, &raw("e-1"), &lease(), &[])
+        .await
+        .unwrap();
     assert_eq!(
         store.rule_history("sgr-1").await.unwrap()[0].change.action,
         Action::Pending
@@ -254,7 +282,7 @@ async fn complete_replaces_outcome_reason_and_actions() {
     done.reason = "reverted 1 unapproved rule(s) at or above high".into();
     done.changes[0].action = Action::Reverted;
     done.changes[0].remediation = Some("revoke ingress sgr-1 by rule id: gone".into());
-    store.complete(&done).await.unwrap();
+    store.complete(&done, &lease()).await.unwrap();
 
     let stored = store.event("e-1").await.unwrap().unwrap();
     assert_eq!(stored, done);
@@ -273,7 +301,11 @@ async fn complete_replaces_outcome_reason_and_actions() {
     assert_eq!(store.rule_history("sgr-2").await.unwrap().len(), 1);
 
     // A later begin of the same event sees the completed record.
-    let Begin::Existing(again) = store.begin(&pending, &raw("e-1")).await.unwrap() else {
+    let Begin::Existing(again) = store
+        .begin(&pending, &raw("e-1"), &lease(), &[])
+        .await
+        .unwrap()
+    else {
         panic!("expected Existing");
     };
     assert_eq!(again.outcome, Outcome::Reverted);
@@ -329,7 +361,7 @@ async fn rule_history_is_oldest_first_with_the_content_of_each_version() {
     );
     for r in [&modified, &removed, &added] {
         store
-            .begin(r, &raw(r.event_id.as_deref().unwrap()))
+            .begin(r, &raw(r.event_id.as_deref().unwrap()), &lease(), &[])
             .await
             .unwrap();
     }
@@ -429,12 +461,17 @@ async fn raw_event_returns_the_raw_record() {
         Outcome::Approved,
         vec![],
     );
-    store.begin(&r, &record).await.unwrap();
+    store.begin(&r, &record, &lease(), &[]).await.unwrap();
     assert_eq!(store.raw_event("e-1").unwrap(), Some(record.clone()));
     assert_eq!(store.raw_event("e-2").unwrap(), None);
     // A duplicate delivery does not overwrite the raw record.
     store
-        .begin(&r, &json!({"eventID": "e-1", "different": true}))
+        .begin(
+            &r,
+            &json!({"eventID": "e-1", "different": true}),
+            &lease(),
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(store.raw_event("e-1").unwrap(), Some(record));
@@ -578,7 +615,7 @@ async fn port_errors_from_the_store_are_permanent_and_explain() {
             Action::Reverted,
         )],
     );
-    let err = store.complete(&orphan).await.unwrap_err();
+    let err = store.complete(&orphan, &lease()).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     assert!(err.to_string().contains("audit store"), "{err}");
     assert!(store.rule_history("sgr-1").await.unwrap().is_empty());

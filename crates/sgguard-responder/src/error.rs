@@ -60,6 +60,13 @@ pub enum Error {
     Allowlist(#[source] PortError),
     #[error("remediation: {0}")]
     Remediation(#[source] PortError),
+    /// Not handled yet on purpose; a later delivery will be (e.g. a modification that
+    /// arrived before the record of the rule's creation).
+    #[error("deferred: {0}")]
+    Deferred(String),
+    /// Another worker holds the event's lease: acting now could act twice.
+    #[error("event {event_id} is being handled by another worker (lease until {until})")]
+    Busy { event_id: String, until: String },
 }
 
 impl Error {
@@ -67,6 +74,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Audit(e) | Self::Allowlist(e) | Self::Remediation(e) => e.is_retryable(),
+            Self::Deferred(_) | Self::Busy { .. } => true,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! embedded store, DynamoDB and EC2 adapters live in their own crates and are tested
 //! against the same expectations.
 
+mod act;
 mod cache;
 mod error;
 mod plan;
@@ -14,10 +15,13 @@ mod respond;
 
 pub use cache::{CachedAllowlist, StaticAllowlist};
 pub use error::{Error, PortError, error_chain};
-pub use plan::{RemediationStep, StepKind, StepResult, StepStatus, last_accepted_content, plan};
+pub use plan::{
+    RemediationStep, RestoreTarget, StepKind, StepResult, StepStatus, last_accepted_content, plan,
+    restore_targets,
+};
 pub use ports::{
     AllowlistChange, AllowlistStore, AuditFilter, AuditLog, AuditReader, Begin, InvalidRecord,
-    Remediator, RuleSnapshot,
+    Lease, Remediator, RuleSnapshot, Scope,
 };
-pub use report::{ChangeReport, EventReport, Origin};
-pub use respond::{Responder, invalid_report};
+pub use report::{ChangeReport, ContentReport, EventReport, Origin};
+pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, invalid_report};

@@ -1,27 +1,41 @@
 //! From a decided report to remediation steps: revoke exactly the rules the event added
-//! (by rule id when the record has them), and restore modified rules to their last content
-//! the policy accepted. Never a re-scan of the group, never a rule the event did not touch.
+//! (by rule id when the record has them), restore modified rules to their last content the
+//! policy accepted and still approves, and remove unapproved entries from a prefix list.
+//! Never a re-scan of the group, never a rule the event did not touch. Pure.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use sgguard_core::{Action, ChangeKind, Direction, RiskLevel, RuleContent};
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use sgguard_core::allowlist::RuleFacts;
+use sgguard_core::{
+    Action, Allowlist, Approval, ChangeKind, Direction, Identity, Policy, RiskLevel, RuleContent,
+    Source,
+};
 
 use crate::ports::RuleSnapshot;
-use crate::report::EventReport;
+use crate::report::{ChangeReport, EventReport};
 
 /// What one step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
     /// Revoke rules by `sgr-…` id: exact, and only the rules named.
     RevokeRules { rule_ids: Vec<String> },
-    /// Older records without rule ids: revoke exactly these permissions from the request.
+    /// Offline, for records without rule ids: revoke exactly these permissions.
     RevokePermissions { contents: Vec<RuleContent> },
-    /// Put a modified rule back to content the policy accepted before.
+    /// Put a modified rule back to content the policy accepted before and approves now.
     Restore {
         rule_id: String,
         content: RuleContent,
         from_event: String,
+    },
+    /// Remove entries from a managed prefix list, at the version they were seen in, so
+    /// that a concurrent change of the list wins.
+    RemoveEntries {
+        prefix_list_id: String,
+        entries: Vec<IpNet>,
+        version: Option<i64>,
     },
 }
 
@@ -51,7 +65,7 @@ impl fmt::Display for RemediationStep {
                 write!(f, "revoke {direction}{} by rule id", rule_ids.join(", "))?
             }
             StepKind::RevokePermissions { contents } => {
-                let shown: Vec<String> = contents.iter().map(describe_content).collect();
+                let shown: Vec<String> = contents.iter().map(ToString::to_string).collect();
                 write!(f, "revoke {direction}permission {}", shown.join(", "))?;
             }
             StepKind::Restore {
@@ -61,9 +75,16 @@ impl fmt::Display for RemediationStep {
             } => {
                 write!(
                     f,
-                    "restore {rule_id} to {} (accepted in event {from_event})",
-                    describe_content(content)
+                    "restore {rule_id} to {content} (accepted in event {from_event})"
                 )?;
+            }
+            StepKind::RemoveEntries {
+                prefix_list_id,
+                entries,
+                ..
+            } => {
+                let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
+                write!(f, "remove {} from {prefix_list_id}", shown.join(", "))?;
             }
         }
         if let Some(note) = &self.note {
@@ -73,16 +94,48 @@ impl fmt::Display for RemediationStep {
     }
 }
 
-/// `tcp 22 from 0.0.0.0/0`, the way people say it.
-pub fn describe_content(content: &RuleContent) -> String {
-    let ports = match (content.from_port, content.to_port) {
-        _ if !content.protocol.has_ports() && !content.protocol.is_icmp() => String::new(),
-        (Some(a), Some(b)) if a == b => format!(" {a}"),
-        (Some(a), Some(b)) => format!(" {a}-{b}"),
-        (Some(a), None) => format!(" {a}"),
-        _ => String::new(),
-    };
-    format!("{}{ports} from {}", content.protocol, content.source)
+impl RemediationStep {
+    /// The part of this step that settles one change, in words: a step that revokes a
+    /// thousand rules names only the change's own rule, so records stay linear in size.
+    pub fn describe_change(&self, change: &ChangeReport) -> String {
+        let direction = match self.direction {
+            Direction::Unknown => String::new(),
+            known => format!("{known} "),
+        };
+        let own = match (&self.kind, &change.rule_id, change.content()) {
+            (StepKind::RevokeRules { rule_ids }, Some(id), _) if rule_ids.len() > 1 => {
+                format!("revoke {direction}{id} by rule id")
+            }
+            (StepKind::RevokePermissions { contents }, _, Some(content)) if contents.len() > 1 => {
+                format!("revoke {direction}permission {content}")
+            }
+            (
+                StepKind::RemoveEntries {
+                    prefix_list_id,
+                    entries,
+                    ..
+                },
+                _,
+                Some(content),
+            ) if entries.len() > 1 => {
+                format!("remove {} from {prefix_list_id}", content.source)
+            }
+            _ => return self.to_string(),
+        };
+        match &self.note {
+            Some(note) => format!("{own}; {note}"),
+            None => own,
+        }
+    }
+
+    /// The rule ids this step touches (none for permission and prefix-list steps).
+    pub fn rule_ids(&self) -> Vec<String> {
+        match &self.kind {
+            StepKind::RevokeRules { rule_ids } => rule_ids.clone(),
+            StepKind::Restore { rule_id, .. } => vec![rule_id.clone()],
+            StepKind::RevokePermissions { .. } | StepKind::RemoveEntries { .. } => Vec::new(),
+        }
+    }
 }
 
 /// The outcome of one step.
@@ -115,12 +168,118 @@ impl StepResult {
     }
 }
 
-/// The steps that settle every change marked for reverting (`pending` under enforce,
-/// `would_revert` under audit). `histories` holds the recorded history of modified rules.
-pub fn plan(
+/// What a modified rule would be restored to, judged against today's allowlist and policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreTarget {
+    /// Earlier content that the policy accepted then and accepts now.
+    To {
+        content: RuleContent,
+        from_event: String,
+    },
+    /// No content to restore; the rule is revoked, and this says why.
+    Revoke(String),
+}
+
+/// The restore target of every modified rule, by rule id. A rule's last accepted content
+/// is restored only if it is approved now, or below the threshold: restoring content whose
+/// approval has lapsed would make the responder create an unapproved rule itself.
+pub fn restore_targets(
     report: &EventReport,
     histories: &HashMap<String, Vec<RuleSnapshot>>,
-    min_risk: RiskLevel,
+    allowlist: &Allowlist,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> HashMap<String, RestoreTarget> {
+    let event_id = report.event_id.clone().unwrap_or_default();
+    let event_time = report.event_time.clone().unwrap_or_default();
+    let mut targets = HashMap::new();
+    for change in report
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Modified)
+    {
+        let Some(rule_id) = &change.rule_id else {
+            continue;
+        };
+        let history = histories
+            .get(rule_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let target = match last_accepted(history, &event_id, &event_time, policy.min_risk) {
+            None => RestoreTarget::Revoke(
+                "no earlier accepted content is known, so the rule is revoked".into(),
+            ),
+            Some((snapshot, content)) => {
+                match judge_now(report, change, snapshot, &content, allowlist, policy, now) {
+                    None => RestoreTarget::To {
+                        content,
+                        from_event: snapshot.event_id.clone(),
+                    },
+                    Some(why) => RestoreTarget::Revoke(format!(
+                        "earlier content {content} is no longer approved ({why}), so the rule is revoked"
+                    )),
+                }
+            }
+        };
+        targets.insert(rule_id.clone(), target);
+    }
+    targets
+}
+
+/// `None` when `content` may be restored now; otherwise why not.
+fn judge_now(
+    report: &EventReport,
+    change: &ChangeReport,
+    snapshot: &RuleSnapshot,
+    content: &RuleContent,
+    allowlist: &Allowlist,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let identity = Identity::from_arn(snapshot.actor.as_deref().unwrap_or_default());
+    let facts = RuleFacts {
+        direction: change.direction,
+        content,
+        group_id: report.group_id.as_deref(),
+        account: report.account.as_deref().unwrap_or_default(),
+        region: report.region.as_deref().unwrap_or_default(),
+        identity: &identity,
+    };
+    let approval = allowlist.evaluate(&facts, now);
+    if matches!(approval, Approval::Approved { .. }) {
+        return None;
+    }
+    let risk = policy.risk.classify_content(content);
+    if risk.level < policy.min_risk {
+        return None;
+    }
+    let Some(entry_id) = &snapshot.change.approved_by else {
+        return Some(format!("{} risk, and no entry approves it", risk.level));
+    };
+    Some(match allowlist.get(entry_id) {
+        None => format!("entry {entry_id} was removed"),
+        Some(entry) => match entry.expires.filter(|_| entry.is_expired(now)) {
+            Some(expired) => format!(
+                "entry {entry_id} expired at {}",
+                sgguard_core::time::format_time(&expired)
+            ),
+            None => {
+                let failed: Vec<String> = entry
+                    .failures(&facts, now)
+                    .iter()
+                    .map(|f| format!("{}: {}", f.criterion, f.detail))
+                    .collect();
+                format!("entry {entry_id} no longer matches: {}", failed.join("; "))
+            }
+        },
+    })
+}
+
+/// The steps that settle every change marked for reverting (`pending` under enforce,
+/// `would_revert` under audit). `restores` holds the target of every modified rule.
+pub fn plan(
+    report: &EventReport,
+    restores: &HashMap<String, RestoreTarget>,
 ) -> Vec<RemediationStep> {
     let step = |direction, kind, changes, note| RemediationStep {
         account: report.account.clone().unwrap_or_default(),
@@ -134,40 +293,50 @@ pub fn plan(
     };
     let mut by_id: Vec<(Direction, Vec<String>, Vec<usize>)> = Vec::new();
     let mut by_content: Vec<(Direction, Vec<RuleContent>, Vec<usize>)> = Vec::new();
+    let mut entries: (Vec<IpNet>, Vec<usize>) = (Vec::new(), Vec::new());
     let mut steps = Vec::new();
-    let event_id = report.event_id.clone().unwrap_or_default();
-    let event_time = report.event_time.clone().unwrap_or_default();
     for (index, change) in report.changes.iter().enumerate() {
         if !matches!(change.action, Action::Pending | Action::WouldRevert) {
             continue;
         }
         match (change.kind, &change.rule_id) {
-            (ChangeKind::Modified, Some(rule_id)) => {
-                let history = histories
-                    .get(rule_id)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                match last_accepted_content(history, &event_id, &event_time, min_risk) {
-                    Some((content, from_event)) => steps.push(step(
-                        change.direction,
-                        StepKind::Restore {
-                            rule_id: rule_id.clone(),
-                            content,
-                            from_event,
-                        },
-                        vec![index],
-                        None,
-                    )),
-                    None => steps.push(step(
-                        change.direction,
-                        StepKind::RevokeRules {
-                            rule_ids: vec![rule_id.clone()],
-                        },
-                        vec![index],
-                        Some("no earlier accepted content is known, so the rule is revoked".into()),
-                    )),
+            (ChangeKind::EntryAdded, _) => {
+                if let Some(net) = change.content().and_then(|c| c.source.network()) {
+                    entries.0.push(net);
+                    entries.1.push(index);
                 }
             }
+            (ChangeKind::Modified, Some(rule_id)) => match restores.get(rule_id) {
+                Some(RestoreTarget::To {
+                    content,
+                    from_event,
+                }) => steps.push(step(
+                    change.direction,
+                    StepKind::Restore {
+                        rule_id: rule_id.clone(),
+                        content: content.clone(),
+                        from_event: from_event.clone(),
+                    },
+                    vec![index],
+                    None,
+                )),
+                Some(RestoreTarget::Revoke(why)) => steps.push(step(
+                    change.direction,
+                    StepKind::RevokeRules {
+                        rule_ids: vec![rule_id.clone()],
+                    },
+                    vec![index],
+                    Some(why.clone()),
+                )),
+                None => steps.push(step(
+                    change.direction,
+                    StepKind::RevokeRules {
+                        rule_ids: vec![rule_id.clone()],
+                    },
+                    vec![index],
+                    Some("no earlier accepted content is known, so the rule is revoked".into()),
+                )),
+            },
             (_, Some(rule_id)) => match by_id.iter_mut().find(|(d, _, _)| *d == change.direction) {
                 Some((_, ids, changes)) => {
                     ids.push(rule_id.clone());
@@ -210,6 +379,18 @@ pub fn plan(
             note,
         ));
     }
+    if let (Some(prefix_list_id), false) = (&report.prefix_list_id, entries.0.is_empty()) {
+        steps.push(step(
+            Direction::Unknown,
+            StepKind::RemoveEntries {
+                prefix_list_id: prefix_list_id.clone(),
+                entries: entries.0,
+                version: None,
+            },
+            entries.1,
+            None,
+        ));
+    }
     steps
 }
 
@@ -221,11 +402,29 @@ pub fn last_accepted_content(
     event_time: &str,
     min_risk: RiskLevel,
 ) -> Option<(RuleContent, String)> {
+    last_accepted(history, event_id, event_time, min_risk)
+        .map(|(snapshot, content)| (content, snapshot.event_id.clone()))
+}
+
+fn last_accepted<'a>(
+    history: &'a [RuleSnapshot],
+    event_id: &str,
+    event_time: &str,
+    min_risk: RiskLevel,
+) -> Option<(&'a RuleSnapshot, RuleContent)> {
     history
         .iter()
         .rev()
         .filter(|s| s.event_id != event_id && s.event_time.as_str() <= event_time)
         .take_while(|s| s.change.kind != ChangeKind::Removed)
         .find(|s| s.change.was_accepted(min_risk))
-        .and_then(|s| Some((s.change.content()?, s.event_id.clone())))
+        .and_then(|s| Some((s, s.change.content()?)))
+}
+
+/// A prefix-list entry or a CIDR source as a [`Source`].
+pub fn source_of(net: IpNet) -> Source {
+    match net {
+        IpNet::V4(net) => Source::CidrV4(net),
+        IpNet::V6(net) => Source::CidrV6(net),
+    }
 }

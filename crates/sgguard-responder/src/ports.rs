@@ -4,7 +4,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sgguard_core::AllowEntry;
+use sgguard_core::{AllowEntry, ObservedRule, PrefixList, Reference};
 
 use crate::error::PortError;
 use crate::plan::{RemediationStep, StepResult};
@@ -13,11 +13,45 @@ use crate::report::{ChangeReport, EventReport, Origin};
 /// The answer to [`AuditLog::begin`]: the idempotency check on the CloudTrail `eventID`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Begin {
-    /// First delivery: the record is stored.
+    /// First delivery: the record is stored, and the caller holds its lease.
     Inserted,
-    /// Seen before; here is what was stored. An `Outcome::Pending` record was interrupted
-    /// between deciding and finishing, and is resumed.
+    /// Seen before with an outcome the caller asked to take over (`pending`: an interrupted
+    /// remediation), and its lease was free: the caller now holds it. Here is what was stored.
+    Resumed(Box<EventReport>),
+    /// Seen before with an outcome to take over, but another worker holds the lease until
+    /// `until` (RFC 3339): acting now could act twice, so the caller must retry later.
+    Busy { until: String },
+    /// Seen before and settled; here is what was stored.
     Existing(Box<EventReport>),
+}
+
+/// A short lease on an event record: only its holder acts on the event or completes it.
+/// Concurrent deliveries of one event (Lambda runs several copies) therefore act once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Unique to one attempt at handling one event.
+    pub owner: String,
+    /// Unix seconds after which another worker may take the event over.
+    pub until: i64,
+}
+
+impl Lease {
+    /// A lease for a fresh attempt, held for `duration` from now.
+    pub fn new(duration: std::time::Duration) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        // RandomState is seeded from the OS per process: unique across sandboxes whose pids
+        // and clocks may coincide.
+        let seed = RandomState::new().hash_one(std::process::id());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let now = chrono::Utc::now().timestamp();
+        let secs = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 2);
+        Self {
+            owner: format!("{seed:016x}-{n}"),
+            until: now.saturating_add(secs),
+        }
+    }
 }
 
 /// A record that could not be processed, kept so a person can see and replay it.
@@ -46,15 +80,33 @@ pub struct RuleSnapshot {
 
 /// The audit log: one record per CloudTrail event, with its rule changes.
 pub trait AuditLog: Send + Sync {
-    /// Stores a new event record unless its `eventID` is already present (conditional write).
+    /// Stores a new event record, with `lease`, unless its `eventID` is already present
+    /// (conditional write). A stored record whose outcome is one of `take_over` is taken
+    /// over when its lease has expired (conditional update), else reported `Busy`.
     fn begin(
         &self,
         report: &EventReport,
         raw: &Value,
+        lease: &Lease,
+        take_over: &[sgguard_core::Outcome],
     ) -> impl Future<Output = Result<Begin, PortError>> + Send;
 
-    /// Replaces the outcome, reason and per-change actions of a stored record.
-    fn complete(&self, report: &EventReport) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Replaces the outcome, reason and per-change actions of a stored record, only while
+    /// `lease` is still the record's (a retryable error when another worker took it over),
+    /// and releases the lease.
+    fn complete(
+        &self,
+        report: &EventReport,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Gives up `lease` early (an attempt that stops with a retryable error), so the retry
+    /// need not wait for it to expire. Best effort: a lease not released expires anyway.
+    fn release(
+        &self,
+        event_id: &str,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// Keeps a record that could not be processed.
     fn record_invalid(
@@ -117,23 +169,67 @@ pub trait AllowlistStore: Send + Sync {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Carries out remediation steps against the cloud (or only reports them).
+/// The account and region an event is about: where its rules live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+}
+
+/// Carries out remediation steps against the cloud (or only reports them), and reads what
+/// the cloud holds now so that nothing is changed on a record's word alone. The read
+/// methods answer `Ok(None)` when the remediator cannot look (it only reports, offline).
 pub trait Remediator: Send + Sync {
     fn execute(
         &self,
         step: &RemediationStep,
     ) -> impl Future<Output = Result<StepResult, PortError>> + Send;
 
-    /// Whether a rule is ingress or egress, for a modified rule with no recorded history
-    /// (the `ModifySecurityGroupRules` record does not say), in the event's account and
-    /// region. `None` when unknown.
-    fn rule_direction(
+    /// Whether this remediator reads and changes the cloud, and records its intents before
+    /// acting (`false`: it only reports).
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    /// The rules among `rule_ids` that exist now (any group), as EC2 holds them.
+    fn describe_rules(
         &self,
-        account: &str,
-        region: &str,
-        rule_id: &str,
-    ) -> impl Future<Output = Result<Option<sgguard_core::Direction>, PortError>> + Send {
-        let _ = (account, region, rule_id);
+        scope: &Scope,
+        rule_ids: &[String],
+    ) -> impl Future<Output = Result<Option<Vec<ObservedRule>>, PortError>> + Send {
+        let _ = (scope, rule_ids);
+        async { Ok(None) }
+    }
+
+    /// Every rule of one group now.
+    fn describe_group(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<ObservedRule>>, PortError>> + Send {
+        let _ = (scope, group_id);
+        async { Ok(None) }
+    }
+
+    /// A managed prefix list with its entries at `version` (`None`: the current version).
+    /// `Ok(None)` also when there is no such list or version.
+    fn prefix_list(
+        &self,
+        scope: &Scope,
+        prefix_list_id: &str,
+        version: Option<i64>,
+    ) -> impl Future<Output = Result<Option<PrefixList>, PortError>> + Send {
+        let _ = (scope, prefix_list_id, version);
+        async { Ok(None) }
+    }
+
+    /// The security-group rules of `scope` that reference a prefix list.
+    fn prefix_list_references(
+        &self,
+        scope: &Scope,
+        prefix_list_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Reference>>, PortError>> + Send {
+        let _ = (scope, prefix_list_id);
         async { Ok(None) }
     }
 }
@@ -145,11 +241,24 @@ impl<T: AuditLog> AuditLog for &T {
         &self,
         report: &EventReport,
         raw: &Value,
+        lease: &Lease,
+        take_over: &[sgguard_core::Outcome],
     ) -> impl Future<Output = Result<Begin, PortError>> + Send {
-        (**self).begin(report, raw)
+        (**self).begin(report, raw, lease, take_over)
     }
-    fn complete(&self, report: &EventReport) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).complete(report)
+    fn complete(
+        &self,
+        report: &EventReport,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).complete(report, lease)
+    }
+    fn release(
+        &self,
+        event_id: &str,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).release(event_id, lease)
     }
     fn record_invalid(
         &self,
@@ -205,13 +314,37 @@ impl<T: Remediator> Remediator for &T {
     ) -> impl Future<Output = Result<StepResult, PortError>> + Send {
         (**self).execute(step)
     }
-    fn rule_direction(
+    fn is_live(&self) -> bool {
+        (**self).is_live()
+    }
+    fn describe_rules(
         &self,
-        account: &str,
-        region: &str,
-        rule_id: &str,
-    ) -> impl Future<Output = Result<Option<sgguard_core::Direction>, PortError>> + Send {
-        (**self).rule_direction(account, region, rule_id)
+        scope: &Scope,
+        rule_ids: &[String],
+    ) -> impl Future<Output = Result<Option<Vec<ObservedRule>>, PortError>> + Send {
+        (**self).describe_rules(scope, rule_ids)
+    }
+    fn describe_group(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<ObservedRule>>, PortError>> + Send {
+        (**self).describe_group(scope, group_id)
+    }
+    fn prefix_list(
+        &self,
+        scope: &Scope,
+        prefix_list_id: &str,
+        version: Option<i64>,
+    ) -> impl Future<Output = Result<Option<PrefixList>, PortError>> + Send {
+        (**self).prefix_list(scope, prefix_list_id, version)
+    }
+    fn prefix_list_references(
+        &self,
+        scope: &Scope,
+        prefix_list_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Reference>>, PortError>> + Send {
+        (**self).prefix_list_references(scope, prefix_list_id)
     }
 }
 

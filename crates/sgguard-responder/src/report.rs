@@ -33,6 +33,9 @@ pub struct EventReport {
     pub group_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
+    /// The managed prefix list a `ModifyManagedPrefixList` call changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_id: Option<String>,
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
@@ -70,6 +73,46 @@ pub struct ChangeReport {
     /// The remediation step taken or planned for this rule, and its result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
+    /// Why this change needed a second look (e.g. a permission the response did not list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Under enforce, the content the responder set (or will set) this rule to: its recorded
+    /// intent, which makes its own `ModifySecurityGroupRules` call provably its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_to: Option<ContentReport>,
+}
+
+/// A rule's content in the report's terms, for a restore target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentReport {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl ContentReport {
+    pub fn of(content: &RuleContent) -> Self {
+        Self {
+            protocol: content.protocol.to_string(),
+            from_port: content.from_port,
+            to_port: content.to_port,
+            source: content.source.to_string(),
+            description: content.description.clone(),
+        }
+    }
+
+    pub fn content(&self) -> Option<RuleContent> {
+        Some(RuleContent {
+            protocol: Protocol::parse(&self.protocol)?,
+            from_port: self.from_port,
+            to_port: self.to_port,
+            source: Source::parse(&self.source).ok()?,
+            description: self.description.clone(),
+        })
+    }
 }
 
 impl ChangeReport {
@@ -98,6 +141,8 @@ impl ChangeReport {
             }),
             action: decision.action,
             remediation: None,
+            note: change.note.clone(),
+            restore_to: None,
         }
     }
 
@@ -135,6 +180,7 @@ impl EventReport {
             region: Some(meta.region.clone()),
             group_id: set.group_id.clone(),
             group_name: set.group_name.clone(),
+            prefix_list_id: set.prefix_list_id.clone(),
             actor: Some(meta.identity.actor.clone()),
             principal: Some(meta.identity.principal.clone()),
             source_ip: meta.source_ip.clone(),
@@ -170,6 +216,7 @@ impl EventReport {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             group_name: None,
+            prefix_list_id: None,
             actor: record
                 .pointer("/userIdentity/arn")
                 .and_then(Value::as_str)

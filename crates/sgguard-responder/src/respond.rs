@@ -1,20 +1,34 @@
-//! The pipeline for one record: classify, normalize, decide, record (conditionally, so a
-//! duplicate delivery is detected), act, record the outcome. A retry of an interrupted
-//! event resumes from the stored record; nothing is reverted twice.
+//! The pipeline for one record: admit (classify, normalize), gather what the decision
+//! needs (rule histories, the allowlist, and from EC2 prefix-list contents), judge (decide
+//! and plan), claim the event (a conditional write with a lease, so a duplicate delivery is
+//! detected and concurrent deliveries act once), act (compare with what EC2 holds, then
+//! change only what still matches), and record the outcome. A retry of an interrupted event
+//! takes the lease over and is judged afresh; nothing is reverted twice.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sgguard_core::event::RecordClass;
 use sgguard_core::{
-    Action, Allowlist, ChangeKind, Direction, Outcome, Policy, classify_record, decide, normalize,
+    Action, Allowlist, ChangeKind, ChangeSet, Context, Direction, Intents, Mode, Outcome, Policy,
+    PrefixLists, classify_record, decide, normalize,
 };
 
-use crate::error::{Error, error_chain};
-use crate::plan::{RemediationStep, plan};
-use crate::ports::{AllowlistStore, AuditLog, Begin, InvalidRecord, Remediator, RuleSnapshot};
-use crate::report::{EventReport, Origin};
+use crate::act::{self, Settled};
+use crate::error::{Error, PortError, error_chain};
+use crate::plan::{RemediationStep, RestoreTarget, StepKind, StepStatus, plan, restore_targets};
+use crate::ports::{
+    AllowlistStore, AuditLog, Begin, InvalidRecord, Lease, Remediator, RuleSnapshot, Scope,
+};
+use crate::report::{ContentReport, EventReport, Origin};
+
+/// How long a modification of a rule with no recorded history waits for the record of the
+/// rule's creation, by default (`SGGUARD_HISTORY_GRACE_SECS`).
+pub const DEFAULT_HISTORY_GRACE: Duration = Duration::from_secs(180);
+/// How long one attempt holds an event's lease, by default: longer than one invocation.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(90);
 
 /// The orchestrator, generic over its ports so every adapter pairing runs the same code.
 #[derive(Debug)]
@@ -24,6 +38,28 @@ pub struct Responder<A, L, R> {
     remediator: R,
     policy: Policy,
     retry_failed: bool,
+    history_grace: Duration,
+    lease: Duration,
+}
+
+/// What the decision needs besides the event, gathered before judging.
+#[derive(Debug, Default)]
+struct Facts {
+    histories: HashMap<String, Vec<RuleSnapshot>>,
+    allowlist: Allowlist,
+    /// Set when the allowlist cannot be used: nothing is reverted then.
+    allowlist_error: Option<PortError>,
+    prefix_lists: PrefixLists,
+    intents: Intents,
+}
+
+/// What claiming the event's record said.
+enum Claim {
+    /// Ours to finish: a first delivery, or a record taken over (interrupted, or a failed
+    /// revert retried on request).
+    Proceed { resumed: Option<Outcome> },
+    /// Already settled: the duplicate's report.
+    Settled(Box<EventReport>),
 }
 
 impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
@@ -34,6 +70,8 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             remediator,
             policy,
             retry_failed: false,
+            history_grace: DEFAULT_HISTORY_GRACE,
+            lease: DEFAULT_LEASE,
         }
     }
 
@@ -42,7 +80,20 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
     /// is judged afresh against today's allowlist and policy, so a rule approved since is
     /// left alone; what was reverted before counts as already gone. Only under enforce.
     pub fn retrying_failed(mut self, retry: bool) -> Self {
-        self.retry_failed = retry && self.policy.mode == sgguard_core::Mode::Enforce;
+        self.retry_failed = retry && self.policy.mode == Mode::Enforce;
+        self
+    }
+
+    /// How long a modification of a rule with no recorded history is deferred (retryably)
+    /// after its event, so that the record of the rule's creation arrives first.
+    pub fn with_history_grace(mut self, grace: Duration) -> Self {
+        self.history_grace = grace;
+        self
+    }
+
+    /// How long one attempt holds an event's lease.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
         self
     }
 
@@ -54,14 +105,15 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         &self.audit
     }
 
-    /// Handles one CloudTrail record. `Err` only when a port failed and the event must be
-    /// delivered again (`is_retryable`) or could not even be kept as invalid.
+    /// Handles one CloudTrail record. `Err` only when the event must be delivered again
+    /// (`is_retryable`: a port failed, another worker holds it, or it is deferred) or could
+    /// not even be kept as invalid.
     pub async fn handle(
         &self,
         record: &Value,
         origin: Option<Origin>,
     ) -> Result<EventReport, Error> {
-        match classify_record(record) {
+        let mut set = match classify_record(record) {
             RecordClass::Unrelated { event_name } => {
                 let name = event_name.unwrap_or_else(|| "no eventName".into());
                 let reason = format!("not an EC2 security-group call ({name})");
@@ -75,124 +127,67 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                         .with_origin(origin),
                 );
             }
-            RecordClass::SecurityGroupCall { .. } => {}
-        }
-        let mut set = match normalize(record) {
-            Ok(set) => set,
-            Err(err) => {
-                return self
-                    .keep_invalid(record.clone(), origin, err.to_string())
-                    .await;
-            }
-        };
-        let histories = self.histories(&set).await?;
-        for change in set
-            .changes
-            .iter_mut()
-            .filter(|c| c.direction == Direction::Unknown)
-        {
-            let known = change
-                .rule_id
-                .as_ref()
-                .and_then(|id| histories.get(id))
-                .and_then(|h| {
-                    h.iter()
-                        .rev()
-                        .map(|s| s.change.direction)
-                        .find(|d| *d != Direction::Unknown)
-                });
-            match (known, &change.rule_id) {
-                (Some(direction), _) => change.direction = direction,
-                // Never seen before: under enforce, ask EC2 rather than guess, so an egress
-                // rule is not reverted without --revert-egress.
-                (None, Some(rule_id)) if self.policy.mode == sgguard_core::Mode::Enforce => {
-                    let (account, region) = (&set.meta.account, &set.meta.region);
-                    match self
-                        .remediator
-                        .rule_direction(account, region, rule_id)
-                        .await
-                    {
-                        Ok(Some(direction)) => change.direction = direction,
-                        Ok(None) => {}
-                        Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
-                        // Unknown it stays: an unknown direction is flagged, never reverted.
-                        Err(err) => tracing::warn!(
-                            rule_id,
-                            error = %error_chain(&err),
-                            "rule direction not found"
-                        ),
-                    }
+            RecordClass::SecurityGroupCall { .. } => match normalize(record) {
+                Ok(set) => set,
+                Err(err) => {
+                    return self
+                        .keep_invalid(record.clone(), origin, err.to_string())
+                        .await;
                 }
-                _ => {}
+            },
+        };
+        let now = Utc::now();
+        let facts = self.gather(&mut set, now).await?;
+        let (mut report, steps) = self.judge(&set, &facts, now);
+        report.origin = origin.clone();
+        let lease = Lease::new(self.lease);
+        let resumed = match self.claim(&report, record, &lease, &facts, origin).await? {
+            Claim::Settled(duplicate) => return Ok(*duplicate),
+            Claim::Proceed { resumed } => resumed,
+        };
+        let finished = self.finish(&mut report, steps, resumed, &lease).await;
+        if let Err(err) = &finished {
+            // Let the retry take over at once instead of waiting for the lease to expire.
+            let event_id = report.event_id.clone().unwrap_or_default();
+            if let Err(release) = self.audit.release(&event_id, &lease).await {
+                tracing::warn!(error = %error_chain(&release), cause = %error_chain(err), "lease not released; it expires by itself");
             }
         }
-        // An allowlist that cannot be read must neither approve nor condemn: the event is
-        // still recorded, judged on risk alone, and nothing is reverted. Outages are retried.
-        let (entries, allowlist_error) = match self.allowlist.entries().await {
-            Ok(entries) => (entries, None),
-            Err(err) if err.is_retryable() => return Err(Error::Allowlist(err)),
-            Err(err) => (Vec::new(), Some(err)),
-        };
-        let mut decision = decide(&set, &Allowlist::new(entries), &self.policy, Utc::now());
-        let held_back = allowlist_error.is_some();
-        if let Some(err) = allowlist_error {
-            tracing::error!(error = %err, "allowlist unusable; recording without acting");
-            hold_back(&mut decision, &err);
-        }
-        let mut report = EventReport::from_decision(&set, &decision).with_origin(origin.clone());
-        let steps = plan(&report, &histories, self.policy.min_risk);
-        let prefix = match self.policy.mode {
-            sgguard_core::Mode::Audit => "would ",
-            sgguard_core::Mode::Enforce => "planned: ",
-        };
-        annotate(&mut report, &steps, prefix);
+        finished?;
+        Ok(report)
+    }
 
-        let mut retrying = false;
-        match self
-            .audit
-            .begin(&report, record)
-            .await
-            .map_err(Error::Audit)?
-        {
-            Begin::Inserted => {}
-            // The fresh decision in `report` replaces the failed one: it is judged against
-            // today's allowlist. Never on an allowlist that cannot be read.
-            Begin::Existing(stored)
-                if self.retry_failed && !held_back && stored.outcome == Outcome::RevertFailed =>
-            {
-                tracing::info!(event_id = ?stored.event_id, "retrying a failed revert");
-                retrying = true;
-            }
-            Begin::Existing(stored) if stored.outcome == Outcome::Pending => {
-                tracing::info!(event_id = ?stored.event_id, "resuming an interrupted remediation");
-                report = *stored;
-                report.origin = origin;
-            }
-            Begin::Existing(stored) => {
-                let reason = format!("event already recorded with outcome {}", stored.outcome);
-                let mut duplicate = *stored;
-                duplicate.outcome = Outcome::Duplicate;
-                duplicate.reason = reason;
-                duplicate.origin = origin;
-                return Ok(duplicate);
-            }
-        }
+    /// Acts on a claimed event, and records its outcome.
+    async fn finish(
+        &self,
+        report: &mut EventReport,
+        steps: Vec<RemediationStep>,
+        resumed: Option<Outcome>,
+        lease: &Lease,
+    ) -> Result<(), Error> {
         let acting = report.outcome == Outcome::Pending;
         if acting {
-            if self.policy.mode == sgguard_core::Mode::Audit {
-                // Left pending under enforce, redelivered after a switch to audit: act no more.
-                stand_down(&mut report, &self.policy);
-            } else {
-                self.remediate(&mut report, &histories).await?;
+            self.act(report, steps, resumed.is_some()).await?;
+        }
+        match resumed {
+            Some(Outcome::RevertFailed) => {
+                report.reason = format!("retried after revert_failed: {}", report.reason);
             }
+            Some(_) if self.policy.mode == Mode::Audit => {
+                report.reason = format!(
+                    "pending enforcement not carried out: the responder now runs in {} mode; {}",
+                    self.policy.mode, report.reason
+                );
+            }
+            _ => {}
         }
-        if retrying {
-            report.reason = format!("retried after revert_failed: {}", report.reason);
+        if acting || resumed.is_some() {
+            self.audit
+                .complete(report, lease)
+                .await
+                .map_err(Error::Audit)?;
         }
-        if acting || retrying {
-            self.audit.complete(&report).await.map_err(Error::Audit)?;
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// Keeps a record that cannot be processed, and reports it as `invalid`.
@@ -218,9 +213,70 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         Ok(report)
     }
 
+    /// Reads what the decision needs: the history of modified rules, the allowlist, and
+    /// from EC2 (when the remediator can look) the contents of prefix lists, the entries a
+    /// prefix-list call really changed, and the direction of modified rules with no history.
+    async fn gather(&self, set: &mut ChangeSet, now: DateTime<Utc>) -> Result<Facts, Error> {
+        let mut facts = Facts {
+            histories: self.histories(set).await?,
+            ..Facts::default()
+        };
+        self.defer_if_early(set, &facts.histories, now)?;
+        for (rule_id, history) in &facts.histories {
+            for snapshot in history {
+                if let Some(content) = snapshot
+                    .change
+                    .restore_to
+                    .as_ref()
+                    .and_then(ContentReport::content)
+                {
+                    facts.intents.add(rule_id.clone(), content);
+                }
+            }
+        }
+        self.resolve_directions(set, &facts.histories).await?;
+        // An allowlist that cannot be read must neither approve nor condemn: the event is
+        // still recorded, judged on risk alone, and nothing is reverted. Outages are retried.
+        match self.allowlist.entries().await {
+            Ok(entries) => facts.allowlist = Allowlist::new(entries),
+            Err(err) if err.is_retryable() => return Err(Error::Allowlist(err)),
+            Err(err) => facts.allowlist_error = Some(err),
+        }
+        if self.remediator.is_live() {
+            let scope = scope_of(set);
+            if let Some(list_id) = set.prefix_list_id.clone() {
+                match self
+                    .read_list_change(set, &scope, &list_id, &mut facts.prefix_lists)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(Error::Remediation(err)) if !err.is_retryable() => {
+                        let note = format!(
+                            "{list_id} could not be read from EC2 ({}); as the record states it",
+                            error_chain(&err)
+                        );
+                        for change in &mut set.changes {
+                            change.note = Some(note.clone());
+                        }
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            self.read_list_sources(set, &scope, &mut facts.prefix_lists)
+                .await?;
+        } else if set.prefix_list_id.is_some() {
+            for change in &mut set.changes {
+                change.note =
+                    Some("as the record states it; not confirmed with EC2 (offline)".into());
+            }
+        }
+        Ok(facts)
+    }
+
+    /// The recorded history of every modified rule.
     async fn histories(
         &self,
-        set: &sgguard_core::ChangeSet,
+        set: &ChangeSet,
     ) -> Result<HashMap<String, Vec<RuleSnapshot>>, Error> {
         let mut histories = HashMap::new();
         for change in set
@@ -228,7 +284,9 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             .iter()
             .filter(|c| c.kind == ChangeKind::Modified)
         {
-            if let Some(rule_id) = &change.rule_id {
+            if let Some(rule_id) = &change.rule_id
+                && !histories.contains_key(rule_id)
+            {
                 let history = self
                     .audit
                     .rule_history(rule_id)
@@ -240,51 +298,447 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         Ok(histories)
     }
 
-    /// Carries out the pending steps. A retryable failure leaves the record pending for
-    /// the retry; a permanent one is recorded as `failed` on the changes it concerns.
-    async fn remediate(
+    /// Under enforce, a modification of a rule with no recorded history, while its event is
+    /// young, waits (retryably) for the record of the rule's creation: EventBridge does not
+    /// deliver in order, and without history there is nothing to restore.
+    fn defer_if_early(
         &self,
-        report: &mut EventReport,
+        set: &ChangeSet,
+        histories: &HashMap<String, Vec<RuleSnapshot>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if self.policy.mode != Mode::Enforce || !self.remediator.is_live() {
+            return Ok(());
+        }
+        let event_id = &set.meta.event_id;
+        let unknown: Vec<&str> = set
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Modified)
+            .filter_map(|c| c.rule_id.as_deref())
+            .filter(|id| {
+                histories
+                    .get(*id)
+                    .is_none_or(|h| h.iter().all(|s| &s.event_id == event_id))
+            })
+            .collect();
+        let age = now.signed_duration_since(set.meta.event_time);
+        let grace = chrono::Duration::from_std(self.history_grace).unwrap_or(chrono::Duration::MAX);
+        if unknown.is_empty() || age >= grace {
+            return Ok(());
+        }
+        Err(Error::Deferred(format!(
+            "{} modified {} with no recorded history, {}s after the event; waiting up to {}s for the record of its creation",
+            set.meta.event_name,
+            unknown.join(", "),
+            age.num_seconds(),
+            self.history_grace.as_secs()
+        )))
+    }
+
+    /// Gives a modified rule the direction its history records, or (under enforce, where an
+    /// egress rule must not be reverted without opt-in) the direction EC2 holds. Otherwise
+    /// it stays unknown, which is flagged, never reverted as egress.
+    async fn resolve_directions(
+        &self,
+        set: &mut ChangeSet,
         histories: &HashMap<String, Vec<RuleSnapshot>>,
     ) -> Result<(), Error> {
-        let steps = plan(report, histories, self.policy.min_risk);
-        let mut gone = 0;
-        for step in &steps {
-            let (action, detail) = match self.remediator.execute(step).await {
-                Ok(result) => {
-                    if result.status == crate::plan::StepStatus::AlreadyGone {
-                        gone += step.changes.len();
-                    }
-                    (result.action(), format!("{step}: {}", result.detail))
-                }
-                Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
-                Err(err) => (
-                    Action::Failed,
-                    format!("{step}: failed: {}", error_chain(&err)),
-                ),
+        let mut ask = Vec::new();
+        for change in set
+            .changes
+            .iter_mut()
+            .filter(|c| c.direction == Direction::Unknown && c.kind == ChangeKind::Modified)
+        {
+            let Some(rule_id) = &change.rule_id else {
+                continue;
             };
-            for &index in &step.changes {
-                if let Some(change) = report.changes.get_mut(index) {
-                    change.action = action;
-                    change.remediation = Some(detail.clone());
+            let known = histories.get(rule_id).and_then(|h| {
+                h.iter()
+                    .rev()
+                    .map(|s| s.change.direction)
+                    .find(|d| *d != Direction::Unknown)
+            });
+            match known {
+                Some(direction) => change.direction = direction,
+                None => ask.push(rule_id.clone()),
+            }
+        }
+        if ask.is_empty() || self.policy.mode != Mode::Enforce {
+            return Ok(());
+        }
+        let observed = match self.remediator.describe_rules(&scope_of(set), &ask).await {
+            Ok(observed) => observed.unwrap_or_default(),
+            Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
+            Err(err) => {
+                tracing::warn!(error = %error_chain(&err), "rule directions not found");
+                Vec::new()
+            }
+        };
+        for change in &mut set.changes {
+            if let Some(rule) = observed
+                .iter()
+                .find(|r| change.rule_id.as_deref() == Some(r.rule_id.as_str()))
+                && change.direction == Direction::Unknown
+            {
+                change.direction = rule.direction;
+            }
+        }
+        Ok(())
+    }
+
+    /// A prefix-list call: the entries it really added and removed, from the list's versions
+    /// in EC2 (the record's own claims matter only offline), and the rules they open.
+    async fn read_list_change(
+        &self,
+        set: &mut ChangeSet,
+        scope: &Scope,
+        list_id: &str,
+        lists: &mut PrefixLists,
+    ) -> Result<(), Error> {
+        let remote = |err: PortError| Error::Remediation(err);
+        let (started, created) = set.prefix_list_versions;
+        let (after, note) = match created.or(started.map(|v| v + 1)) {
+            Some(version) => (
+                self.remediator
+                    .prefix_list(scope, list_id, Some(version))
+                    .await
+                    .map_err(remote)?,
+                None,
+            ),
+            None => (
+                self.remediator
+                    .prefix_list(scope, list_id, None)
+                    .await
+                    .map_err(remote)?,
+                Some(
+                    "the record does not say which version the call created; compared the list's current version with the one before",
+                ),
+            ),
+        };
+        let Some(mut after) = after else {
+            for change in &mut set.changes {
+                change.note = Some(format!(
+                    "{list_id} could not be read at the version this call created; as the record states it"
+                ));
+            }
+            return Ok(());
+        };
+        let version = after.version.unwrap_or(1);
+        let before = if version > 1 {
+            self.remediator
+                .prefix_list(scope, list_id, Some(version - 1))
+                .await
+                .map_err(remote)?
+                .map(|l| l.entries)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let entry = |net: &ipnet::IpNet, kind| sgguard_core::RuleChange {
+            rule_id: None,
+            direction: Direction::Unknown,
+            kind,
+            content: Some(sgguard_core::RuleContent {
+                protocol: sgguard_core::Protocol::All,
+                from_port: None,
+                to_port: None,
+                source: crate::plan::source_of(*net),
+                description: None,
+            }),
+            note: Some(match note {
+                Some(note) => note.to_owned(),
+                None => format!(
+                    "read from EC2: {list_id} version {} to {version}",
+                    version - 1
+                ),
+            }),
+        };
+        let added = after.entries.iter().filter(|e| !before.contains(e));
+        let removed = before.iter().filter(|e| !after.entries.contains(e));
+        set.changes = added
+            .map(|e| entry(e, ChangeKind::EntryAdded))
+            .chain(removed.map(|e| entry(e, ChangeKind::EntryRemoved)))
+            .collect();
+        if set.changes.iter().any(|c| c.kind == ChangeKind::EntryAdded) {
+            after.references = self
+                .remediator
+                .prefix_list_references(scope, list_id)
+                .await
+                .map_err(remote)?;
+        }
+        lists.insert(after);
+        Ok(())
+    }
+
+    /// The current entries of every prefix list a new or modified rule uses as its source.
+    async fn read_list_sources(
+        &self,
+        set: &ChangeSet,
+        scope: &Scope,
+        lists: &mut PrefixLists,
+    ) -> Result<(), Error> {
+        for change in set
+            .changes
+            .iter()
+            .filter(|c| matches!(c.kind, ChangeKind::Added | ChangeKind::Modified))
+        {
+            let Some(sgguard_core::Source::PrefixList(id)) =
+                change.content.as_ref().map(|c| &c.source)
+            else {
+                continue;
+            };
+            if lists.get(id).is_some() {
+                continue;
+            }
+            match self.remediator.prefix_list(scope, id, None).await {
+                Ok(Some(list)) => lists.insert(list),
+                Ok(None) => {}
+                Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
+                // Unresolved, the list is classified as such (its reason says so).
+                Err(err) => {
+                    tracing::warn!(prefix_list = %id, error = %error_chain(&err), "prefix list not read")
                 }
             }
         }
-        let (outcome, reason) = finished(report, &self.policy, gone);
+        Ok(())
+    }
+
+    /// Decides, and plans what enforcement would do.
+    fn judge(
+        &self,
+        set: &ChangeSet,
+        facts: &Facts,
+        now: DateTime<Utc>,
+    ) -> (EventReport, Vec<RemediationStep>) {
+        let context = Context {
+            allowlist: &facts.allowlist,
+            now,
+            prefix_lists: &facts.prefix_lists,
+            intents: &facts.intents,
+            live: self.remediator.is_live(),
+        };
+        let mut decision = decide(set, &context, &self.policy);
+        if let Some(err) = &facts.allowlist_error {
+            tracing::error!(error = %err, "allowlist unusable; recording without acting");
+            hold_back(&mut decision, err);
+        }
+        let mut report = EventReport::from_decision(set, &decision);
+        let restores = restore_targets(
+            &report,
+            &facts.histories,
+            &facts.allowlist,
+            &self.policy,
+            now,
+        );
+        let steps = plan(&report, &restores);
+        let prefix = match self.policy.mode {
+            Mode::Audit => "would ",
+            Mode::Enforce => "planned: ",
+        };
+        for step in &steps {
+            for &index in &step.changes {
+                let Some(change) = report.changes.get_mut(index) else {
+                    continue;
+                };
+                change.remediation = Some(format!("{prefix}{}", step.describe_change(change)));
+                // The intent is recorded before acting, so the responder's own restore,
+                // delivered back as an event, is provably its own.
+                if let (StepKind::Restore { content, .. }, Action::Pending) =
+                    (&step.kind, change.action)
+                {
+                    change.restore_to = Some(ContentReport::of(content));
+                }
+            }
+        }
+        for (rule_id, target) in &restores {
+            if let RestoreTarget::Revoke(why) = target {
+                tracing::debug!(rule_id, why, "no restore target");
+            }
+        }
+        (report, steps)
+    }
+
+    /// Records the event, or finds it recorded: a duplicate is reported as such; an
+    /// interrupted one (or a failed revert, on request) is taken over when its lease is free.
+    async fn claim(
+        &self,
+        report: &EventReport,
+        record: &Value,
+        lease: &Lease,
+        facts: &Facts,
+        origin: Option<Origin>,
+    ) -> Result<Claim, Error> {
+        let retake_failed = self.retry_failed && facts.allowlist_error.is_none();
+        let take_over: &[Outcome] = if retake_failed {
+            &[Outcome::Pending, Outcome::RevertFailed]
+        } else {
+            &[Outcome::Pending]
+        };
+        let begin = self
+            .audit
+            .begin(report, record, lease, take_over)
+            .await
+            .map_err(Error::Audit)?;
+        match begin {
+            Begin::Inserted => Ok(Claim::Proceed { resumed: None }),
+            Begin::Resumed(stored) => {
+                tracing::info!(event_id = ?stored.event_id, outcome = %stored.outcome, "taking over an unfinished event");
+                Ok(Claim::Proceed {
+                    resumed: Some(stored.outcome),
+                })
+            }
+            Begin::Busy { until } => Err(Error::Busy {
+                event_id: report.event_id.clone().unwrap_or_default(),
+                until,
+            }),
+            Begin::Existing(stored) => {
+                let reason = format!("event already recorded with outcome {}", stored.outcome);
+                let mut duplicate = *stored;
+                duplicate.outcome = Outcome::Duplicate;
+                duplicate.reason = reason;
+                duplicate.origin = origin;
+                Ok(Claim::Settled(Box::new(duplicate)))
+            }
+        }
+    }
+
+    /// Carries out the pending steps: compare each rule with what EC2 holds now, then act on
+    /// what still matches. A retryable failure leaves the record pending for the retry; a
+    /// permanent one is recorded as `failed` on the changes it concerns.
+    async fn act(
+        &self,
+        report: &mut EventReport,
+        steps: Vec<RemediationStep>,
+        resumed: bool,
+    ) -> Result<(), Error> {
+        let live = self.remediator.is_live();
+        let scope = Scope {
+            account: report.account.clone().unwrap_or_default(),
+            region: report.region.clone().unwrap_or_default(),
+        };
+        // A permanent failure to read EC2 fails the steps that needed the read (recorded as
+        // `failed`, never acted on blind); an outage or throttling is retried.
+        let observed = if live {
+            let ids: Vec<String> = steps.iter().flat_map(RemediationStep::rule_ids).collect();
+            if ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                permanent(self.remediator.describe_rules(&scope, &ids).await)?
+                    .map(Option::unwrap_or_default)
+            }
+        } else {
+            Ok(Vec::new())
+        };
+        let mut gone = 0;
+        for step in steps {
+            let (run, settled) = if !live {
+                (Some(step), Vec::new())
+            } else {
+                let checked = match &step.kind {
+                    StepKind::RevokePermissions { .. } => {
+                        let group = match &report.group_id {
+                            Some(group) => {
+                                permanent(self.remediator.describe_group(&scope, group).await)?
+                                    .map(Option::unwrap_or_default)
+                            }
+                            None => Ok(Vec::new()),
+                        };
+                        group.map(|group| act::match_permissions(step.clone(), report, &group))
+                    }
+                    StepKind::RemoveEntries { prefix_list_id, .. } => permanent(
+                        self.remediator
+                            .prefix_list(&scope, prefix_list_id, None)
+                            .await,
+                    )?
+                    .map(|current| act::present_entries(step.clone(), current.as_ref())),
+                    StepKind::RevokeRules { .. } | StepKind::Restore { .. } => observed
+                        .as_ref()
+                        .map(|observed| act::verify_step(step.clone(), report, observed, resumed))
+                        .map_err(|err| PortError::message(error_chain(err))),
+                };
+                match checked {
+                    Ok(checked) => checked,
+                    Err(err) => (None, act::unread(&step, &err)),
+                }
+            };
+            for Settled {
+                index,
+                action,
+                detail,
+            } in settled
+            {
+                if action == Action::Reverted {
+                    gone += 1;
+                }
+                settle(report, index, action, detail);
+            }
+            let Some(step) = run else {
+                continue;
+            };
+            // A permission matched to EC2's rule by content: record the rule it is.
+            if let StepKind::RevokeRules { rule_ids } = &step.kind {
+                for (id, &index) in rule_ids.iter().zip(&step.changes) {
+                    if let Some(change) = report.changes.get_mut(index)
+                        && change.rule_id.is_none()
+                    {
+                        change.rule_id = Some(id.clone());
+                    }
+                }
+            }
+            let (action, detail) = match self.remediator.execute(&step).await {
+                Ok(result) => {
+                    if result.status == StepStatus::AlreadyGone {
+                        gone += step.changes.len();
+                    }
+                    (result.action(), result.detail)
+                }
+                Err(err) if err.is_retryable() => return Err(Error::Remediation(err)),
+                Err(err) => (Action::Failed, format!("failed: {}", error_chain(&err))),
+            };
+            for &index in &step.changes {
+                let text = report
+                    .changes
+                    .get(index)
+                    .map(|c| format!("{}: {detail}", step.describe_change(c)))
+                    .unwrap_or_default();
+                settle(report, index, action, text);
+            }
+        }
+        let (outcome, mut reason) = finished(report, &self.policy, gone);
+        // What the decision said about whose identity made the call still holds.
+        if let Some(at) = report.reason.find(BORROWED_NOTE) {
+            reason.push_str(&report.reason[at..]);
+        }
         report.outcome = outcome;
         report.reason = reason;
         Ok(())
     }
 }
 
-/// Writes each step's description on the changes it settles (`would revoke …` under audit).
-fn annotate(report: &mut EventReport, steps: &[RemediationStep], prefix: &str) {
-    for step in steps {
-        for &index in &step.changes {
-            if let Some(change) = report.changes.get_mut(index) {
-                change.remediation = Some(format!("{prefix}{step}"));
-            }
-        }
+/// Splits a port result into a retryable failure (returned, so the event is retried) and
+/// the rest (kept, so the caller records a permanent failure where it happened).
+fn permanent<T>(result: Result<T, PortError>) -> Result<Result<T, PortError>, Error> {
+    match result {
+        Err(err) if err.is_retryable() => Err(Error::Remediation(err)),
+        other => Ok(other),
+    }
+}
+
+/// How a decision's reason marks a call made with the responder's identity.
+const BORROWED_NOTE: &str = "; made with the responder's identity";
+
+fn scope_of(set: &ChangeSet) -> Scope {
+    Scope {
+        account: set.meta.account.clone(),
+        region: set.meta.region.clone(),
+    }
+}
+
+fn settle(report: &mut EventReport, index: usize, action: Action, detail: String) {
+    if let Some(change) = report.changes.get_mut(index) {
+        change.action = action;
+        change.remediation = Some(detail);
     }
 }
 
@@ -297,38 +751,50 @@ fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, Str
         .filter_map(|c| Outcome::from_action(c.action))
         .max()
         .unwrap_or(Outcome::Recorded);
-    let (reverted, restored, failed) = (
-        count(Action::Reverted),
-        count(Action::Restored),
-        count(Action::Failed),
-    );
     let mut parts = Vec::new();
-    if reverted > 0 {
-        parts.push(format!("reverted {reverted}"));
+    for (action, words) in [
+        (Action::Reverted, "reverted"),
+        (Action::Restored, "restored"),
+        (Action::Failed, "failed to revert"),
+        (Action::WouldRevert, "dry run, would revert"),
+    ] {
+        let n = count(action);
+        if n > 0 {
+            parts.push(format!("{words} {n}"));
+        }
     }
-    if restored > 0 {
-        parts.push(format!("restored {restored}"));
-    }
-    if failed > 0 {
-        parts.push(format!("failed to revert {failed}"));
-    }
-    let dry = count(Action::WouldRevert);
-    if dry > 0 {
-        parts.push(format!("dry run, would revert {dry}"));
-    }
-    let mut reason = format!(
-        "{} unapproved rule(s) at or above {}",
-        parts.join(", "),
-        policy.min_risk
-    );
+    let superseded = count(Action::Superseded);
+    let mut reason = if parts.is_empty() {
+        format!(
+            "{superseded} unapproved rule(s) at or above {}",
+            policy.min_risk
+        )
+    } else {
+        format!(
+            "{} unapproved rule(s) at or above {}",
+            parts.join(", "),
+            policy.min_risk
+        )
+    };
     if gone > 0 {
         reason.push_str(&format!(" ({gone} already gone)"));
+    }
+    if superseded > 0 {
+        let first = report
+            .changes
+            .iter()
+            .find(|c| c.action == Action::Superseded)
+            .and_then(|c| c.remediation.clone())
+            .unwrap_or_default();
+        reason.push_str(&format!(
+            "; {superseded} superseded, nothing done to them: {first}"
+        ));
     }
     (outcome, reason)
 }
 
 /// Without a usable allowlist nothing unapproved can be told from approved: flag, never act.
-fn hold_back(decision: &mut sgguard_core::Decision, err: &crate::error::PortError) {
+fn hold_back(decision: &mut sgguard_core::Decision, err: &PortError) {
     let mut held = 0;
     for change in decision
         .changes
@@ -344,27 +810,6 @@ fn hold_back(decision: &mut sgguard_core::Decision, err: &crate::error::PortErro
     decision.reason = format!(
         "allowlist unusable ({err}); recorded and flagged, nothing reverted: {}",
         decision.reason
-    );
-}
-
-/// Turns pending actions into `would_revert`: the mode no longer allows acting.
-fn stand_down(report: &mut EventReport, policy: &Policy) {
-    for change in report
-        .changes
-        .iter_mut()
-        .filter(|c| c.action == Action::Pending)
-    {
-        change.action = Action::WouldRevert;
-    }
-    report.outcome = report
-        .changes
-        .iter()
-        .filter_map(|c| Outcome::from_action(c.action))
-        .max()
-        .unwrap_or(Outcome::Recorded);
-    report.reason = format!(
-        "pending enforcement not carried out: the responder now runs in {} mode",
-        policy.mode
     );
 }
 

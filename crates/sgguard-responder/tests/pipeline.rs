@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 use sgguard_core::{
-    Action, AllowEntry, Direction, Mode, Outcome, Policy, PortRange, Protocol, RuleContent, Source,
+    Action, AllowEntry, Direction, Mode, ObservedRule, Outcome, Policy, PortRange, Protocol,
+    RuleContent, Source,
 };
 use sgguard_local::{ReportOnlyRemediator, SqliteStore};
 use sgguard_responder::{
-    AllowlistChange, AllowlistStore, AuditLog, Begin, Error, EventReport, InvalidRecord, Origin,
-    PortError, RemediationStep, Remediator, Responder, RuleSnapshot, StaticAllowlist, StepKind,
-    StepResult, StepStatus,
+    AllowlistChange, AllowlistStore, AuditLog, Begin, Error, EventReport, InvalidRecord, Lease,
+    Origin, PortError, RemediationStep, Remediator, Responder, RuleSnapshot, Scope,
+    StaticAllowlist, StepKind, StepResult, StepStatus,
 };
 
 const ACCOUNT: &str = "111122223333";
@@ -362,11 +363,17 @@ impl<'a> FlakyAudit<'a> {
 }
 
 impl AuditLog for FlakyAudit<'_> {
-    async fn begin(&self, report: &EventReport, raw: &Value) -> Result<Begin, PortError> {
-        self.inner.begin(report, raw).await
+    async fn begin(
+        &self,
+        report: &EventReport,
+        raw: &Value,
+        lease: &Lease,
+        take_over: &[Outcome],
+    ) -> Result<Begin, PortError> {
+        self.inner.begin(report, raw, lease, take_over).await
     }
 
-    async fn complete(&self, report: &EventReport) -> Result<(), PortError> {
+    async fn complete(&self, report: &EventReport, lease: &Lease) -> Result<(), PortError> {
         self.completes.fetch_add(1, Ordering::SeqCst);
         let fail = self
             .complete_failures
@@ -378,7 +385,11 @@ impl AuditLog for FlakyAudit<'_> {
                 std::io::Error::other("connection reset"),
             ));
         }
-        self.inner.complete(report).await
+        self.inner.complete(report, lease).await
+    }
+
+    async fn release(&self, event_id: &str, lease: &Lease) -> Result<(), PortError> {
+        self.inner.release(event_id, lease).await
     }
 
     async fn record_invalid(&self, record: &InvalidRecord) -> Result<(), PortError> {
@@ -590,9 +601,15 @@ async fn enforce_revokes_only_the_unapproved_rule_ids_of_the_call() {
     assert!(report.reason.contains("reverted 2"), "{}", report.reason);
     let actions: Vec<Action> = report.changes.iter().map(|c| c.action).collect();
     assert_eq!(actions, [Action::Reverted, Action::None, Action::Reverted]);
+    // Each change names its own rule only: a record stays linear in the rule count.
     let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
     assert!(
-        remediation.starts_with("revoke ingress sgr-world-ssh, sgr-world-rdp by rule id"),
+        remediation.starts_with("revoke ingress sgr-world-ssh by rule id"),
+        "{remediation}"
+    );
+    let remediation = report.changes[2].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.starts_with("revoke ingress sgr-world-rdp by rule id"),
         "{remediation}"
     );
     assert_eq!(report.changes[1].remediation, None);
@@ -858,7 +875,7 @@ async fn a_duplicate_delivery_executes_no_step() {
 }
 
 #[tokio::test]
-async fn own_actions_are_recorded_and_never_acted_on() {
+async fn own_actions_are_proven_not_presumed() {
     let store = SqliteStore::open_in_memory().unwrap();
     let recorder = Recorder::default();
     let user_arn = "arn:aws:iam::111122223333:user/sgguard-operator";
@@ -866,15 +883,12 @@ async fn own_actions_are_recorded_and_never_acted_on() {
     own.self_arns.push(user_arn.to_owned());
     let responder = Responder::new(&store, allowlist(), &recorder, own);
 
-    // The role ARN covers every assumed-role session of that role.
-    let by_role = authorize("e-role", "2026-11-20T09:00:00Z")
-        .rule("sgr-1", WORLD, 22)
-        .by(assumed_role("sgguard-responder", "lambda-1234"));
-    // An exact user ARN.
-    let by_user = authorize("e-user", "2026-11-20T09:01:00Z")
-        .rule("sgr-2", WORLD, 22)
-        .by(user("sgguard-operator"));
-    for (record, id) in [(by_role.build(), "e-role"), (by_user.build(), "e-user")] {
+    // The responder's revokes, by its role (any session) or an exact user ARN, are its own.
+    let mut by_role = revoke_by_id("e-role", "2026-11-20T09:00:00Z", "sgr-1");
+    by_role["userIdentity"] = assumed_role("sgguard-responder", "lambda-1234");
+    let mut by_user = revoke_by_id("e-user", "2026-11-20T09:01:00Z", "sgr-2");
+    by_user["userIdentity"] = user("sgguard-operator");
+    for (record, id) in [(by_role, "e-role"), (by_user, "e-user")] {
         let report = responder.handle(&record, None).await.unwrap();
         assert_eq!(
             report.outcome,
@@ -887,30 +901,42 @@ async fn own_actions_are_recorded_and_never_acted_on() {
             "{}",
             report.reason
         );
-        assert!(
-            report.changes.iter().all(|c| c.action == Action::None),
-            "{:?}",
-            report.changes
-        );
         let kept = stored(&store, id).await;
         assert_eq!(kept.outcome, Outcome::OwnAction);
         assert_eq!(kept.changes.len(), 1);
     }
     assert!(recorder.steps().is_empty(), "{:?}", recorder.steps());
 
-    // Another role's session is not the responder.
-    let other = authorize("e-other", "2026-11-20T09:02:00Z")
+    // An Authorize with the responder's identity is not something it does: judged and
+    // reverted like anyone's, with a reason that says whose identity it used.
+    let borrowed = authorize("e-borrowed", "2026-11-20T09:02:00Z")
         .rule("sgr-3", WORLD, 22)
-        .by(assumed_role("sgguard-responder-test", "x"));
-    assert_eq!(
-        responder
-            .handle(&other.build(), None)
-            .await
-            .unwrap()
-            .outcome,
-        Outcome::Reverted
+        .by(assumed_role("sgguard-responder", "mallory"));
+    let report = responder.handle(&borrowed.build(), None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    assert!(
+        report.changes[0]
+            .risk_reasons
+            .iter()
+            .any(|r| r.contains("responder's own identity")),
+        "{:?}",
+        report.changes[0].risk_reasons
     );
     assert_eq!(recorder.steps().len(), 1);
+
+    // Another role's session is not the responder.
+    let other = authorize("e-other", "2026-11-20T09:03:00Z")
+        .rule("sgr-4", WORLD, 22)
+        .by(assumed_role("sgguard-responder-test", "x"));
+    let report = responder.handle(&other.build(), None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert!(
+        !report.changes[0]
+            .risk_reasons
+            .iter()
+            .any(|r| r.contains("responder's own identity"))
+    );
+    assert_eq!(recorder.steps().len(), 2);
 }
 
 #[tokio::test]
@@ -1472,5 +1498,488 @@ async fn an_unusable_allowlist_records_and_flags_but_never_reverts() {
     assert!(
         store.event("broken-allowlist").await.unwrap().is_some(),
         "the event is still recorded"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// (d) compare, then act: a live remediator over an EC2 held in memory
+// ---------------------------------------------------------------------------------------
+
+/// A live remediator over an EC2 held in memory: it describes the rules it holds and
+/// changes them when a step runs, so the comparison before acting is exercised. (The real
+/// EC2 adapter is tested against the emulator; this fake lets the orchestration be tested
+/// with plain data.)
+#[derive(Debug, Default)]
+struct World {
+    rules: Mutex<std::collections::HashMap<String, ObservedRule>>,
+    steps: Mutex<Vec<RemediationStep>>,
+}
+
+impl World {
+    /// EC2 after the calls of `records`: the rules each Authorize created, with the content
+    /// each Modify set.
+    fn after(records: &[&Value]) -> Self {
+        let world = Self::default();
+        for record in records {
+            let set = sgguard_core::normalize(record).unwrap();
+            for change in set.changes {
+                let (Some(id), Some(content)) = (change.rule_id, change.content) else {
+                    continue;
+                };
+                let mut rules = world.rules.lock().unwrap();
+                match change.kind {
+                    sgguard_core::ChangeKind::Added => {
+                        rules.insert(
+                            id.clone(),
+                            ObservedRule {
+                                rule_id: id,
+                                group_id: GROUP.into(),
+                                direction: change.direction,
+                                content,
+                            },
+                        );
+                    }
+                    sgguard_core::ChangeKind::Modified => {
+                        if let Some(rule) = rules.get_mut(&id) {
+                            rule.content = content;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        world
+    }
+
+    fn content(&self, rule_id: &str) -> Option<String> {
+        self.rules
+            .lock()
+            .unwrap()
+            .get(rule_id)
+            .map(|r| r.content.to_string())
+    }
+
+    /// Someone changes the rule in EC2, and sgguard hears of it later.
+    fn set(&self, rule_id: &str, content: RuleContent) {
+        if let Some(rule) = self.rules.lock().unwrap().get_mut(rule_id) {
+            rule.content = content;
+        }
+    }
+
+    fn steps(&self) -> Vec<RemediationStep> {
+        self.steps.lock().unwrap().clone()
+    }
+}
+
+impl Remediator for World {
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    async fn describe_rules(
+        &self,
+        _: &Scope,
+        rule_ids: &[String],
+    ) -> Result<Option<Vec<ObservedRule>>, PortError> {
+        let rules = self.rules.lock().unwrap();
+        Ok(Some(
+            rule_ids
+                .iter()
+                .filter_map(|id| rules.get(id).cloned())
+                .collect(),
+        ))
+    }
+
+    async fn describe_group(
+        &self,
+        _: &Scope,
+        group_id: &str,
+    ) -> Result<Option<Vec<ObservedRule>>, PortError> {
+        let rules = self.rules.lock().unwrap();
+        Ok(Some(
+            rules
+                .values()
+                .filter(|r| r.group_id == group_id)
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    async fn execute(&self, step: &RemediationStep) -> Result<StepResult, PortError> {
+        self.steps.lock().unwrap().push(step.clone());
+        let mut rules = self.rules.lock().unwrap();
+        let status = match &step.kind {
+            StepKind::RevokeRules { rule_ids } => {
+                for id in rule_ids {
+                    rules.remove(id);
+                }
+                StepStatus::Reverted
+            }
+            StepKind::Restore {
+                rule_id, content, ..
+            } => match rules.get_mut(rule_id) {
+                Some(rule) => {
+                    rule.content = content.clone();
+                    StepStatus::Restored
+                }
+                None => StepStatus::AlreadyGone,
+            },
+            other => panic!("unexpected step {other:?}"),
+        };
+        Ok(StepResult {
+            status,
+            detail: "done and confirmed".into(),
+        })
+    }
+}
+
+fn now_text(offset_secs: i64) -> String {
+    sgguard_core::time::format_time(&(chrono::Utc::now() + chrono::Duration::seconds(offset_secs)))
+}
+
+#[tokio::test]
+async fn a_late_authorize_whose_rule_changed_since_is_superseded() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .build();
+    let world = World::after(&[&added]);
+    // Before sgguard hears of the Authorize, the rule is changed to the approved office range.
+    world.set("sgr-1", tcp_from(OFFICE, 22));
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    let report = responder.handle(&added, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Superseded, "{}", report.reason);
+    assert_eq!(report.changes[0].action, Action::Superseded);
+    assert!(
+        report.reason.contains("now: tcp 22 from 203.0.113.0/24"),
+        "{}",
+        report.reason
+    );
+    assert!(world.steps().is_empty(), "nothing is acted on");
+    assert_eq!(
+        world.content("sgr-1").as_deref(),
+        Some("tcp 22 from 203.0.113.0/24")
+    );
+    assert_eq!(stored(&store, "e-add").await.outcome, Outcome::Superseded);
+}
+
+#[tokio::test]
+async fn forged_records_cannot_make_sgguard_change_an_existing_rule() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // EC2 holds a private rule.
+    let real = authorize("e-real", "2026-11-20T08:00:00Z")
+        .rule("sgr-private", "10.0.0.0/8", 80)
+        .build();
+    let world = World::after(&[&real]);
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    responder.handle(&real, None).await.unwrap();
+    // A forged Authorize claims the rule holds "all from 8.0.0.0/5", then a forged Modify
+    // changes it: neither matches EC2, so nothing is touched.
+    let mut forged = authorize("e-forged", "2026-11-20T09:00:00Z")
+        .rule("sgr-private", "8.0.0.0/5", 22)
+        .build();
+    forged["responseElements"]["securityGroupRuleSet"]["items"][0]["ipProtocol"] = json!("-1");
+    forged["requestParameters"]["ipPermissions"]["items"][0]["ipProtocol"] = json!("-1");
+    let report = responder.handle(&forged, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Superseded, "{}", report.reason);
+    let forged_modify = modify(
+        "e-forged-modify",
+        "2026-11-20T09:01:00Z",
+        "sgr-private",
+        "0.0.0.0/0",
+        22,
+    );
+    let report = responder.handle(&forged_modify, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Superseded, "{}", report.reason);
+    assert!(world.steps().is_empty(), "{:?}", world.steps());
+    assert_eq!(
+        world.content("sgr-private").as_deref(),
+        Some("tcp 80 from 10.0.0.0/8"),
+        "the rule is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_modify_does_not_overwrite_a_newer_one() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", "10.20.0.0/16", 5432)
+        .build();
+    let e1 = modify("e1", "2026-11-20T10:00:00Z", "sgr-1", WORLD, 22);
+    let e2 = modify("e2", "2026-11-20T10:05:00Z", "sgr-1", OFFICE, 22);
+    let world = World::after(&[&added, &e1, &e2]);
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    responder.handle(&added, None).await.unwrap();
+    // E2 (to the approved office range) is handled first: approved, nothing to do.
+    assert_eq!(
+        responder.handle(&e2, None).await.unwrap().outcome,
+        Outcome::Approved
+    );
+    // E1 arrives late: restoring it would wipe out E2. EC2 shows E2's content: superseded.
+    let report = responder.handle(&e1, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Superseded, "{}", report.reason);
+    assert!(world.steps().is_empty());
+    assert_eq!(
+        world.content("sgr-1").as_deref(),
+        Some("tcp 22 from 203.0.113.0/24")
+    );
+}
+
+#[tokio::test]
+async fn a_restore_target_whose_approval_lapsed_is_revoked_instead() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // tcp 443 from the world, approved by an entry that has since expired.
+    let mut launch = AllowEntry::new("launch-https", "web@example.com", "WEB-7 launch");
+    launch.protocol = Protocol::Tcp;
+    launch.ports = PortRange::single(443);
+    launch.cidrs = vec![WORLD.parse().unwrap()];
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 443)
+        .build();
+    let widened = modify("e-widen", "2026-11-20T10:00:00Z", "sgr-1", WORLD, 22);
+    let world = World::after(&[&added, &widened]);
+    Responder::new(
+        &store,
+        StaticAllowlist::new(vec![launch.clone()]),
+        ReportOnlyRemediator,
+        policy(Mode::Audit),
+    )
+    .handle(&added, None)
+    .await
+    .unwrap();
+    launch.expires = Some("2026-11-20T09:30:00Z".parse().unwrap());
+    let report = Responder::new(
+        &store,
+        StaticAllowlist::new(vec![launch]),
+        &world,
+        policy(Mode::Enforce),
+    )
+    .handle(&widened, None)
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    let steps = world.steps();
+    assert_eq!(
+        steps[0].kind,
+        StepKind::RevokeRules {
+            rule_ids: vec!["sgr-1".into()]
+        }
+    );
+    let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.contains(
+            "earlier content tcp 443 from 0.0.0.0/0 is no longer approved (entry launch-https expired at 2026-11-20T09:30:00Z)"
+        ),
+        "{remediation}"
+    );
+    assert_eq!(world.content("sgr-1"), None);
+}
+
+#[tokio::test]
+async fn the_responders_own_restore_delivered_back_is_an_own_action() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", OFFICE, 22)
+        .build();
+    let widened = modify("e-widen", "2026-11-20T10:00:00Z", "sgr-1", WORLD, 22);
+    let world = World::after(&[&added, &widened]);
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    responder.handle(&added, None).await.unwrap();
+    let report = responder.handle(&widened, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Restored, "{}", report.reason);
+    assert_eq!(
+        world.content("sgr-1").as_deref(),
+        Some("tcp 22 from 203.0.113.0/24")
+    );
+    // The intent was recorded before acting.
+    let kept = stored(&store, "e-widen").await;
+    assert_eq!(
+        kept.changes[0]
+            .restore_to
+            .as_ref()
+            .and_then(|c| c.content())
+            .map(|c| c.to_string())
+            .as_deref(),
+        Some("tcp 22 from 203.0.113.0/24")
+    );
+    // CloudTrail delivers sgguard's own ModifySecurityGroupRules back: its own action.
+    let mut own = modify("e-own", "2026-11-20T10:00:05Z", "sgr-1", OFFICE, 22);
+    own["userIdentity"] = assumed_role("sgguard-responder", "sgguard-lambda");
+    let report = responder.handle(&own, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::OwnAction, "{}", report.reason);
+    // The same identity setting other content is judged like anyone's modify.
+    let mut other = modify("e-own-other", "2026-11-20T10:00:09Z", "sgr-1", WORLD, 3389);
+    other["userIdentity"] = assumed_role("sgguard-responder", "sgguard-lambda");
+    world.set("sgr-1", tcp_from(WORLD, 3389));
+    let report = responder.handle(&other, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Restored, "{}", report.reason);
+    assert!(
+        report.reason.contains("responder's identity"),
+        "{}",
+        report.reason
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_restore_that_already_happened_is_recorded_as_restored() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", OFFICE, 22)
+        .build();
+    let widened = modify("e-widen", "2026-11-20T10:00:00Z", "sgr-1", WORLD, 22);
+    let world = World::after(&[&added, &widened]);
+    Responder::new(&store, allowlist(), &world, policy(Mode::Enforce))
+        .handle(&added, None)
+        .await
+        .unwrap();
+    // The first attempt restored the rule, then the audit log failed before `complete`.
+    let flaky = FlakyAudit::new(&store, 1);
+    let responder = Responder::new(&flaky, allowlist(), &world, policy(Mode::Enforce));
+    assert!(
+        responder
+            .handle(&widened, None)
+            .await
+            .unwrap_err()
+            .is_retryable()
+    );
+    assert_eq!(world.steps().len(), 1);
+    // The retry sees EC2 already holding the target: restored, without a second modify.
+    let report = responder.handle(&widened, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Restored, "{}", report.reason);
+    assert_eq!(world.steps().len(), 1, "{:?}", world.steps());
+}
+
+#[tokio::test]
+async fn a_young_modify_of_a_rule_with_no_history_waits_for_its_authorize() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let added = authorize("e-add", &now_text(-30))
+        .rule("sgr-1", OFFICE, 22)
+        .build();
+    let widened = modify("e-widen", &now_text(-20), "sgr-1", WORLD, 22);
+    let world = World::after(&[&added, &widened]);
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    // The Modify arrives first: deferred, retryably, nothing recorded or done.
+    let err = responder.handle(&widened, None).await.unwrap_err();
+    assert!(matches!(err, Error::Deferred(_)), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("sgr-1"), "{err}");
+    assert!(store.events().unwrap().is_empty());
+    // Its Authorize arrives; the retried Modify is restored.
+    responder.handle(&added, None).await.unwrap();
+    let report = responder.handle(&widened, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Restored, "{}", report.reason);
+    // After the grace period, a Modify with no history is handled (revoked) and says why.
+    let old = modify("e-old", "2026-11-20T10:00:00Z", "sgr-unknown", WORLD, 22);
+    let world = World::after(&[]);
+    let report = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce))
+        .handle(&old, None)
+        .await
+        .unwrap();
+    assert!(
+        report.changes[0]
+            .remediation
+            .as_deref()
+            .unwrap_or_default()
+            .contains("already gone"),
+        "{:?}",
+        report.changes[0]
+    );
+}
+
+#[tokio::test]
+async fn a_permission_the_response_does_not_list_is_matched_by_content_and_reverted() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let mut record = authorize("e-1", "2026-11-20T09:00:00Z")
+        .rule("sgr-office", OFFICE, 22)
+        .rule("sgr-world", WORLD, 22)
+        .build();
+    let world = World::after(&[&record]);
+    // The response lists only the office rule (a truncated record, or moto's reply).
+    let items = &mut record["responseElements"]["securityGroupRuleSet"]["items"];
+    items.as_array_mut().unwrap().truncate(1);
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    let world_change = &report.changes[1];
+    assert_eq!(world_change.rule_id.as_deref(), Some("sgr-world"));
+    assert!(
+        world_change
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not in the response"),
+        "{world_change:?}"
+    );
+    assert_eq!(world.content("sgr-world"), None);
+    assert!(world.content("sgr-office").is_some());
+    // Offline, the exact permission is what would be revoked.
+    let offline = SqliteStore::open_in_memory().unwrap();
+    let report = Responder::new(
+        &offline,
+        allowlist(),
+        ReportOnlyRemediator,
+        policy(Mode::Audit),
+    )
+    .handle(&record, None)
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::WouldRevert);
+    assert!(
+        report.changes[1]
+            .remediation
+            .as_deref()
+            .unwrap_or_default()
+            .contains("revoke ingress permission tcp 22 from 0.0.0.0/0"),
+        "{:?}",
+        report.changes[1]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_event_act_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let record = authorize("e-1", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .build();
+    let world = World::after(&[&record]);
+    // Two workers: the first claims the event; the second finds it pending under a live
+    // lease and must fail retryably rather than act.
+    let first_store = SqliteStore::open(&path).unwrap();
+    let second_store = SqliteStore::open(&path).unwrap();
+    let pending = EventReport {
+        outcome: Outcome::Pending,
+        ..EventReport::bare(&record, Outcome::Pending, "claimed by worker one")
+    };
+    let held = Lease::new(std::time::Duration::from_secs(60));
+    first_store
+        .begin(&pending, &record, &held, &[Outcome::Pending])
+        .await
+        .unwrap();
+    let err = Responder::new(&second_store, allowlist(), &world, policy(Mode::Enforce))
+        .handle(&record, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(
+        world.steps().is_empty(),
+        "the second worker acts on nothing"
+    );
+    // Once the holder gives the lease up, a retry finishes the event, once.
+    first_store.release("e-1", &held).await.unwrap();
+    let report = Responder::new(&second_store, allowlist(), &world, policy(Mode::Enforce))
+        .handle(&record, None)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted);
+    assert_eq!(world.steps().len(), 1);
+    assert_eq!(
+        Responder::new(&first_store, allowlist(), &world, policy(Mode::Enforce))
+            .handle(&record, None)
+            .await
+            .unwrap()
+            .outcome,
+        Outcome::Duplicate
     );
 }

@@ -147,6 +147,31 @@ pub fn authorize(
     record(event_id, name, account, region, caller, request, response)
 }
 
+/// A `RevokeSecurityGroupIngress` record that names the rules by id.
+pub fn revoke_by_ids(
+    event_id: &str,
+    account: &str,
+    region: &str,
+    caller: &Caller,
+    group_id: &str,
+    rule_ids: &[String],
+) -> Value {
+    let request = json!({
+        "groupId": group_id,
+        "securityGroupRuleIds": items(rule_ids.iter().map(|id| json!({"securityGroupRuleId": id})).collect()),
+    });
+    let response = json!({"requestId": format!("req-{event_id}"), "_return": true});
+    record(
+        event_id,
+        "RevokeSecurityGroupIngress",
+        account,
+        region,
+        caller,
+        request,
+        response,
+    )
+}
+
 /// A `ModifySecurityGroupRules` record (PascalCase, as CloudTrail writes it).
 #[allow(clippy::too_many_arguments)]
 pub fn modify(

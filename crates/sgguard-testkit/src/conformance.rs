@@ -11,7 +11,7 @@ use sgguard_core::{
 };
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
-    Origin,
+    Lease, Origin,
 };
 
 mod audit_reader;
@@ -43,6 +43,8 @@ fn change(rule_id: &str, cidr: &str, port: i32, kind: ChangeKind, action: Action
         closest_entry: Some("office-ssh (cidrs: 0.0.0.0/0 is not within 203.0.113.0/24)".into()),
         action,
         remediation: None,
+        note: None,
+        restore_to: None,
     }
 }
 
@@ -62,6 +64,7 @@ fn report(
         region: Some(REGION.into()),
         group_id: Some(GROUP.into()),
         group_name: Some("web".into()),
+        prefix_list_id: None,
         actor: Some(ALICE.into()),
         principal: Some(ALICE.into()),
         source_ip: Some("203.0.113.25".into()),
@@ -72,6 +75,14 @@ fn report(
         origin: None,
     }
 }
+
+/// A lease held for a minute from now.
+fn lease() -> Lease {
+    Lease::new(std::time::Duration::from_secs(60))
+}
+
+/// What the pipeline takes over: an interrupted remediation.
+const PENDING: &[Outcome] = &[Outcome::Pending];
 
 fn raw(event_id: &str) -> Value {
     json!({"eventID": event_id, "eventName": "AuthorizeSecurityGroupIngress", "nested": {"items": [1, null, "x"]}})
@@ -110,8 +121,9 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
         file: "events/a.json".into(),
         index: 3,
     }));
+    let held = lease();
     assert_eq!(
-        log.begin(&first, &raw(&e1)).await.unwrap(),
+        log.begin(&first, &raw(&e1), &held, PENDING).await.unwrap(),
         Begin::Inserted,
         "first begin of {e1}"
     );
@@ -134,12 +146,21 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
         file: "events/b.json".into(),
         index: 0,
     }));
-    match log.begin(&second, &raw(&e1)).await.unwrap() {
+    match log.begin(&second, &raw(&e1), &lease(), &[]).await.unwrap() {
         Begin::Existing(stored) => assert_eq!(
             *stored, expected,
             "Existing carries the stored report, origin stripped"
         ),
-        Begin::Inserted => panic!("a second begin of {e1} must report Existing"),
+        other => panic!("a second begin of {e1} must report Existing: {other:?}"),
+    }
+    // A pending record whose lease is held is busy for everyone else.
+    match log
+        .begin(&second, &raw(&e1), &lease(), PENDING)
+        .await
+        .unwrap()
+    {
+        Begin::Busy { until } => assert!(until.starts_with("20"), "{until}"),
+        other => panic!("a pending record under a live lease is busy: {other:?}"),
     }
     assert_eq!(
         log.event(&e1).await.unwrap().as_ref(),
@@ -160,19 +181,33 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
     done.changes[0].remediation = Some(format!(
         "revoke ingress {sgr1} by rule id: revoked; confirmed absent"
     ));
-    log.complete(&done).await.unwrap();
+    let err = log
+        .complete(&done, &lease())
+        .await
+        .expect_err("complete without the record's lease must fail");
+    assert!(err.is_retryable(), "a lost lease is retried: {err}");
+    assert_eq!(
+        log.event(&e1).await.unwrap().as_ref(),
+        Some(&expected),
+        "a complete without the lease changes nothing"
+    );
+    log.complete(&done, &held).await.unwrap();
     let done_stored = done.clone().with_origin(None);
     assert_eq!(
         log.event(&e1).await.unwrap().as_ref(),
         Some(&done_stored),
         "event() returns the completed report"
     );
-    match log.begin(&first, &raw(&e1)).await.unwrap() {
+    match log
+        .begin(&first, &raw(&e1), &lease(), PENDING)
+        .await
+        .unwrap()
+    {
         Begin::Existing(stored) => assert_eq!(
             *stored, done_stored,
             "a later begin sees the completed record"
         ),
-        Begin::Inserted => panic!("begin after complete must report Existing"),
+        other => panic!("begin after complete must report Existing: {other:?}"),
     }
     let history = log.rule_history(&sgr1).await.unwrap();
     assert_eq!(
@@ -204,7 +239,7 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
         )],
     );
     let err = log
-        .complete(&orphan)
+        .complete(&orphan, &lease())
         .await
         .expect_err("complete of an event never begun must fail");
     assert!(
@@ -274,7 +309,9 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
     for r in [&modified, &removed, &added] {
         let event_id = r.event_id.clone().unwrap();
         assert_eq!(
-            log.begin(r, &raw(&event_id)).await.unwrap(),
+            log.begin(r, &raw(&event_id), &lease(), PENDING)
+                .await
+                .unwrap(),
             Begin::Inserted,
             "begin of {event_id}"
         );
@@ -354,6 +391,8 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
     assert_eq!(other[0].change.from_port, Some(80));
     assert!(log.rule_history(&id("sgr-never")).await.unwrap().is_empty());
 
+    leases(log, &id).await;
+
     // record_invalid: idempotent on its key, and an invalid record is not an event.
     let bad = id("e-bad");
     let invalid = InvalidRecord {
@@ -388,6 +427,146 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
         None,
         "an invalid record is not an event"
     );
+}
+
+/// Leases: an interrupted record is taken over only once its lease has expired, by exactly
+/// one worker, and only the holder completes it. A failed revert is taken over only when
+/// the caller asks for it.
+async fn leases<A: AuditLog>(log: &A, id: &dyn Fn(&str) -> String) {
+    let event = id("e-lease");
+    let rule = id("sgr-lease");
+    let pending = report(
+        &event,
+        "AuthorizeSecurityGroupIngress",
+        "2026-11-21T09:00:00Z",
+        Outcome::Pending,
+        vec![change(
+            &rule,
+            "0.0.0.0/0",
+            22,
+            ChangeKind::Added,
+            Action::Pending,
+        )],
+    );
+    let expired = Lease {
+        owner: "crashed-worker".into(),
+        until: chrono::Utc::now().timestamp() - 1,
+    };
+    assert_eq!(
+        log.begin(&pending, &raw(&event), &expired, PENDING)
+            .await
+            .unwrap(),
+        Begin::Inserted
+    );
+    let mut with_restore = pending.clone();
+    with_restore.changes[0].restore_to = Some(sgguard_responder::ContentReport {
+        protocol: "tcp".into(),
+        from_port: Some(22),
+        to_port: Some(22),
+        source: "10.0.0.0/8".into(),
+        description: None,
+    });
+    let taker = lease();
+    match log
+        .begin(&pending, &raw(&event), &taker, PENDING)
+        .await
+        .unwrap()
+    {
+        Begin::Resumed(stored) => assert_eq!(*stored, pending, "the stored report comes back"),
+        other => panic!("an expired lease is taken over: {other:?}"),
+    }
+    match log
+        .begin(&pending, &raw(&event), &lease(), PENDING)
+        .await
+        .unwrap()
+    {
+        Begin::Busy { .. } => {}
+        other => panic!("the new holder's lease is live: {other:?}"),
+    }
+    let mut failed = with_restore.clone();
+    failed.outcome = Outcome::RevertFailed;
+    failed.changes[0].action = Action::Failed;
+    let err = log
+        .complete(&failed, &expired)
+        .await
+        .expect_err("the crashed worker lost its lease");
+    assert!(err.is_retryable(), "{err}");
+    log.complete(&failed, &taker).await.unwrap();
+    let stored = log.event(&event).await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&failed));
+    assert_eq!(
+        log.rule_history(&rule).await.unwrap()[0].change.restore_to,
+        failed.changes[0].restore_to,
+        "the recorded intent is part of the rule's history"
+    );
+    // A failed revert is settled, unless the caller asks to take it over.
+    assert!(matches!(
+        log.begin(&pending, &raw(&event), &lease(), PENDING)
+            .await
+            .unwrap(),
+        Begin::Existing(_)
+    ));
+    let retry = lease();
+    assert!(matches!(
+        log.begin(
+            &pending,
+            &raw(&event),
+            &retry,
+            &[Outcome::Pending, Outcome::RevertFailed]
+        )
+        .await
+        .unwrap(),
+        Begin::Resumed(_)
+    ));
+    log.complete(&pending, &retry).await.unwrap();
+
+    // An attempt that stops early releases its lease: the retry need not wait.
+    let early = id("e-release");
+    let record = report(
+        &early,
+        "AuthorizeSecurityGroupIngress",
+        "2026-11-21T10:00:00Z",
+        Outcome::Pending,
+        vec![change(
+            &id("sgr-release"),
+            "0.0.0.0/0",
+            22,
+            ChangeKind::Added,
+            Action::Pending,
+        )],
+    );
+    let first = lease();
+    assert_eq!(
+        log.begin(&record, &raw(&early), &first, PENDING)
+            .await
+            .unwrap(),
+        Begin::Inserted
+    );
+    let second = lease();
+    assert!(matches!(
+        log.begin(&record, &raw(&early), &second, PENDING)
+            .await
+            .unwrap(),
+        Begin::Busy { .. }
+    ));
+    log.release(&early, &second).await.unwrap();
+    assert!(
+        matches!(
+            log.begin(&record, &raw(&early), &second, PENDING)
+                .await
+                .unwrap(),
+            Begin::Busy { .. }
+        ),
+        "only the holder can release a lease"
+    );
+    log.release(&early, &first).await.unwrap();
+    assert!(matches!(
+        log.begin(&record, &raw(&early), &second, PENDING)
+            .await
+            .unwrap(),
+        Begin::Resumed(_)
+    ));
+    log.complete(&record, &second).await.unwrap();
 }
 
 fn allow_change(action: &str, entry_id: &str, detail: &str) -> AllowlistChange {

@@ -27,14 +27,16 @@ pub struct PolicyArgs {
     #[arg(long, env = "SGGUARD_REVERT_EGRESS")]
     pub revert_egress: bool,
 
-    /// A principal ARN that is the responder itself: its calls are recorded as `own_action`
-    /// and never acted on. A role ARN covers its assumed-role sessions; `*` and `?` are
-    /// wildcards (`arn:*:iam::*:role/deployer` in every account). Repeatable.
+    /// An exact principal ARN that is the responder itself (a role ARN covers its sessions):
+    /// its revokes, and its modifications that match a restore it recorded, are `own_action`
+    /// and never acted on; anything else it does is judged like anyone's call. Wildcards are
+    /// refused: they would let other principals pass for the responder. Repeatable.
     #[arg(
         long = "self-arn",
         value_name = "ARN",
         env = "SGGUARD_SELF_ARNS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_self_arn
     )]
     pub self_arns: Vec<String>,
 }
@@ -65,6 +67,19 @@ impl PolicyArgs {
             ..Policy::default()
         }
     }
+}
+
+fn parse_self_arn(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if !s.starts_with("arn:") {
+        return Err(format!("`{s}` is not an ARN"));
+    }
+    if s.contains(['*', '?']) {
+        return Err(format!(
+            "`{s}` has a wildcard; name each responder principal exactly (a role ARN covers its sessions)"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

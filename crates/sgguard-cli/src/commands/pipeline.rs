@@ -7,12 +7,45 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sgguard_core::Outcome;
+use sgguard_core::input::{Delivery, authenticate};
 use sgguard_responder::{AllowlistStore, AuditLog, EventReport, Remediator, Responder};
 
 use crate::Exit;
 use crate::input::{expand_paths, read_file};
 use crate::output::{Format, Summary, render_table, write_json};
 use crate::store::{AnyAllowlist, file_allowlist};
+
+/// Which records may lead to an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Every record: the run never acts (`replay`, and dry runs).
+    Any,
+    /// Only authentic EventBridge envelopes, as the Lambda requires (`respond`); dead
+    /// letters carry theirs. Anything else is kept as invalid.
+    AuthenticEnvelopes,
+    /// Also bare CloudTrail records (`respond --trust-bare-records`): the operator states
+    /// that the files are CloudTrail's own. Envelopes must still be authentic.
+    BareRecordsToo,
+}
+
+impl Trust {
+    /// Why a delivery may not be acted on, if it may not.
+    fn refusal(self, delivery: &Delivery) -> Option<String> {
+        let problem = match self {
+            Self::Any => return None,
+            Self::BareRecordsToo if delivery.envelope.is_none() => return None,
+            Self::AuthenticEnvelopes | Self::BareRecordsToo => authenticate(delivery).err()?,
+        };
+        let hint = if delivery.envelope.is_none() {
+            " (if these files are CloudTrail's own, say so with --trust-bare-records)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "not an authentic event, nothing done: {problem}{hint}"
+        ))
+    }
+}
 
 /// What one run did.
 #[derive(Debug, Default)]
@@ -55,6 +88,7 @@ pub fn select_allowlist(file: Option<&Path>, stored: AnyAllowlist) -> anyhow::Re
 pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(
     responder: &Responder<A, L, R>,
     paths: &[PathBuf],
+    trust: Trust,
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<PipelineRun> {
@@ -69,7 +103,14 @@ pub async fn run<A: AuditLog, L: AllowlistStore, R: Remediator>(
     for input in records {
         let origin = input.origin.clone();
         let report = match input.record {
-            Ok(record) => responder.handle(&record, Some(input.origin)).await,
+            Ok(delivery) => match trust.refusal(&delivery) {
+                None => responder.handle(&delivery.record, Some(input.origin)).await,
+                Some(refusal) => {
+                    responder
+                        .keep_invalid(delivery.record, Some(input.origin), refusal)
+                        .await
+                }
+            },
             Err(bad) => {
                 responder
                     .keep_invalid(bad.raw, Some(input.origin), bad.message)

@@ -61,6 +61,7 @@ pub async fn replay(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<Pi
     pipeline::run(
         &responder,
         &args.paths,
+        pipeline::Trust::Any,
         pipeline::default_format(args.format),
         out,
     )

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use sgguard_aws::{Ec2Remediator, member_role_self_arn};
+use sgguard_aws::Ec2Remediator;
 use sgguard_local::ReportOnlyRemediator;
 use sgguard_responder::Responder;
 
@@ -19,6 +19,11 @@ Reverts only under `--mode enforce` (or SGGUARD_MODE=enforce), and only what eac
 added: rule ids from the record, never a re-scan of the group. Each event is recorded before
 anything is done, so running the same files twice reverts nothing twice. Reads what `replay`
 reads, including the dead-letter queue's messages: redrive them with this command.
+
+Only authentic EventBridge envelopes are acted on (source aws.ec2, a CloudTrail API call,
+the envelope's account equal to the record's), as in the Lambda; the dead-letter queue's
+messages carry theirs. Bare CloudTrail records (log files, exports) are kept as invalid unless
+--trust-bare-records states that they are CloudTrail's own.
 
 Events of other accounts than the credentials' are reverted only with --member-role, through
 that role in the event's account; without it their revert fails and is recorded. A failed
@@ -66,6 +71,22 @@ pub struct RespondArgs {
     #[arg(long, value_name = "ROLE_NAME", env = "SGGUARD_MEMBER_ROLE_NAME")]
     pub member_role: Option<String>,
 
+    /// Act on bare CloudTrail records too (log files, exports), not only on EventBridge
+    /// envelopes: an operator's statement that the files are CloudTrail's own, since a bare
+    /// record carries nothing that proves where it came from.
+    #[arg(long)]
+    pub trust_bare_records: bool,
+
+    /// Under enforce, a modification of a rule with no recorded history waits this long after
+    /// its event (failing retryably) for the record of the rule's creation.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "180",
+        env = "SGGUARD_HISTORY_GRACE_SECS"
+    )]
+    pub history_grace_secs: u64,
+
     /// `table` for people (default on a terminal), `json` for one object per line.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -89,14 +110,19 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
         ))
     };
     let mut policy = args.policy.policy();
-    policy
-        .self_arns
-        .extend(args.member_role.as_deref().map(member_role_self_arn));
+    policy.member_role = args.member_role.clone();
     let responder = Responder::new(stores.audit, allowlist, remediator, policy)
-        .retrying_failed(args.retry_failed);
+        .retrying_failed(args.retry_failed)
+        .with_history_grace(std::time::Duration::from_secs(args.history_grace_secs));
+    let trust = if args.trust_bare_records {
+        pipeline::Trust::BareRecordsToo
+    } else {
+        pipeline::Trust::AuthenticEnvelopes
+    };
     pipeline::run(
         &responder,
         &args.paths,
+        trust,
         pipeline::default_format(args.format),
         out,
     )

@@ -56,10 +56,11 @@ pub const OPEN_OUTCOMES: [Outcome; 4] = [
 pub const REVERT_OUTCOMES: [Outcome; 2] = [Outcome::Reverted, Outcome::Restored];
 
 /// The order of the timeline's stacks (bottom first) and of the outcome summary.
-const OUTCOME_ORDER: [Outcome; 13] = [
+const OUTCOME_ORDER: [Outcome; 14] = [
     Outcome::RevertFailed,
     Outcome::Reverted,
     Outcome::Restored,
+    Outcome::Superseded,
     Outcome::Pending,
     Outcome::WouldRevert,
     Outcome::Flagged,

@@ -36,6 +36,8 @@ fn change(risk: RiskLevel, action: Action) -> ChangeReport {
         closest_entry: Some("office-ssh (source: not inside)".to_owned()),
         action,
         remediation: None,
+        note: None,
+        restore_to: None,
     }
 }
 
@@ -64,6 +66,7 @@ fn event(id: &str, time: &str, group: &str, actor: &str, outcome: Outcome) -> Ev
         region: Some("eu-west-1".to_owned()),
         group_id: Some(group.to_owned()),
         group_name: None,
+        prefix_list_id: None,
         actor: Some(actor.to_owned()),
         principal: Some(actor.to_owned()),
         source_ip: Some("203.0.113.9".to_owned()),

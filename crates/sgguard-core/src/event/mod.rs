@@ -13,7 +13,7 @@ pub use normalize::normalize;
 use crate::model::RuleChange;
 
 /// The calls sgguard understands. Everything else is counted and skipped.
-pub const SECURITY_GROUP_CALLS: [&str; 9] = [
+pub const SECURITY_GROUP_CALLS: [&str; 10] = [
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
@@ -23,6 +23,8 @@ pub const SECURITY_GROUP_CALLS: [&str; 9] = [
     "UpdateSecurityGroupRuleDescriptionsEgress",
     "CreateSecurityGroup",
     "DeleteSecurityGroup",
+    // Widens every rule that references the list, without touching a security group.
+    "ModifyManagedPrefixList",
 ];
 
 /// Who, when and where: the facts of one call that every audit record carries.
@@ -42,18 +44,25 @@ pub struct EventMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeSet {
     pub meta: EventMeta,
-    /// The group changed. `None` when the call named the group only by name.
+    /// The group changed. `None` when the call named the group only by name, and for a
+    /// prefix-list call.
     pub group_id: Option<String>,
     pub group_name: Option<String>,
+    /// The managed prefix list a `ModifyManagedPrefixList` call changed.
+    pub prefix_list_id: Option<String>,
+    /// For a prefix-list call: the version the call started from (`CurrentVersion`) and the
+    /// version it created, where the record says.
+    pub prefix_list_versions: (Option<i64>, Option<i64>),
     pub changes: Vec<RuleChange>,
 }
 
 impl ChangeSet {
-    /// The group as people know it: its id, else its name.
+    /// The group as people know it: its id, else its name (the list id for a prefix list).
     pub fn group_label(&self) -> &str {
         self.group_id
             .as_deref()
             .or(self.group_name.as_deref())
+            .or(self.prefix_list_id.as_deref())
             .unwrap_or("")
     }
 }

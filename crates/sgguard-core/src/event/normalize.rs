@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::identity::RawIdentity;
 use super::raw::{
-    GroupCall, ModifyRequest, ModifyRuleContent, Permission, PermissionRequest, RuleSetItem,
-    RuleSetResponse,
+    GroupCall, ModifyRequest, ModifyRuleContent, Permission, PermissionRequest, PrefixListEntry,
+    PrefixListRequest, RuleSetItem, RuleSetResponse,
 };
 use super::{ChangeSet, EventMeta};
 use crate::error::Error;
@@ -33,6 +33,7 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
         "UpdateSecurityGroupRuleDescriptionsEgress" => (Direction::Egress, Call::Describe),
         "ModifySecurityGroupRules" => (Direction::Unknown, Call::Modify),
         "CreateSecurityGroup" | "DeleteSecurityGroup" => (Direction::Unknown, Call::Group),
+        "ModifyManagedPrefixList" => return prefix_list_change(meta, request, response),
         other => {
             return Err(Error::invalid_event(
                 "eventName",
@@ -91,6 +92,75 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
         meta,
         group_id,
         group_name,
+        prefix_list_id: None,
+        prefix_list_versions: (None, None),
+        changes,
+    })
+}
+
+/// `ModifyManagedPrefixList`: the entries the record says were added and removed. The
+/// responder takes the entries from EC2 itself (the versions before and after) when it
+/// can; the record's own claims matter only offline.
+fn prefix_list_change(
+    meta: EventMeta,
+    request: &Value,
+    response: &Value,
+) -> Result<ChangeSet, Error> {
+    let (root, inner) = match request.get("ModifyManagedPrefixListRequest") {
+        Some(inner) => ("requestParameters.ModifyManagedPrefixListRequest", inner),
+        None => ("requestParameters", request),
+    };
+    let req: PrefixListRequest = parse_at(inner, root)?;
+    let prefix_list_id = req
+        .prefix_list_id
+        .ok_or_else(|| Error::invalid_event(format!("{root}.PrefixListId"), "missing"))?;
+    let entries = |list: &[PrefixListEntry], kind, field: &str| -> Result<Vec<RuleChange>, Error> {
+        list.iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let source = match cidr(&entry.cidr, &format!("{root}.{field}[{i}].Cidr"))? {
+                    IpNet::V4(net) => Source::CidrV4(net),
+                    IpNet::V6(net) => Source::CidrV6(net),
+                };
+                Ok(RuleChange {
+                    rule_id: None,
+                    direction: Direction::Unknown,
+                    kind,
+                    content: Some(RuleContent {
+                        protocol: Protocol::All,
+                        from_port: None,
+                        to_port: None,
+                        source,
+                        description: entry.description.clone(),
+                    }),
+                    note: None,
+                })
+            })
+            .collect()
+    };
+    let mut changes = entries(&req.add_entry, ChangeKind::EntryAdded, "AddEntry")?;
+    changes.extend(entries(
+        &req.remove_entry,
+        ChangeKind::EntryRemoved,
+        "RemoveEntry",
+    )?);
+    let created = [
+        "/ModifyManagedPrefixListResponse/prefixList/version",
+        "/prefixList/version",
+        "/PrefixList/Version",
+    ]
+    .iter()
+    .find_map(|pointer| response.pointer(pointer))
+    .and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    });
+    Ok(ChangeSet {
+        meta,
+        group_id: None,
+        group_name: None,
+        prefix_list_id: Some(prefix_list_id),
+        prefix_list_versions: (req.current_version, created),
         changes,
     })
 }
@@ -339,6 +409,7 @@ fn rule_set_change(
             source,
             description: item.description.clone(),
         }),
+        note: None,
     })
 }
 
@@ -357,10 +428,12 @@ fn authorized(
                 direction,
                 kind: ChangeKind::Added,
                 content: Some(content),
+                note: None,
             })
             .collect()
     } else {
-        resp.security_group_rule_set
+        let mut listed: Vec<RuleChange> = resp
+            .security_group_rule_set
             .iter()
             .enumerate()
             .map(|(i, item)| {
@@ -372,7 +445,20 @@ fn authorized(
                     ChangeKind::Added,
                 )
             })
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        let unlisted: Vec<RuleChange> = requested_contents(req)?
+            .into_iter()
+            .filter(|requested| !is_listed(requested, &listed))
+            .map(|content| RuleChange {
+                rule_id: None,
+                direction,
+                kind: ChangeKind::Added,
+                content: Some(content),
+                note: Some(UNLISTED.into()),
+            })
+            .collect();
+        listed.extend(unlisted);
+        listed
     };
     if changes.is_empty() {
         return Err(Error::invalid_event(
@@ -381,6 +467,25 @@ fn authorized(
         ));
     }
     Ok(changes)
+}
+
+/// The note on a permission of an Authorize request that its response does not list: a
+/// partial or truncated record, or an emulator's reply. It is handled like any change.
+pub const UNLISTED: &str =
+    "in the request but not in the response's rule set; matched to EC2's rules by content";
+
+/// Whether the response's rule set lists a rule for `requested`. A source group named only
+/// by name cannot be compared with the ids of the rule set: any referenced group counts.
+fn is_listed(requested: &RuleContent, listed: &[RuleChange]) -> bool {
+    listed
+        .iter()
+        .filter_map(|c| c.content.as_ref())
+        .any(|c| match &requested.source {
+            Source::SecurityGroup { group_id, .. } if !group_id.starts_with("sg-") => {
+                matches!(c.source, Source::SecurityGroup { .. })
+            }
+            _ => c.same_access(requested),
+        })
 }
 
 fn revoked(
@@ -411,12 +516,14 @@ fn revoked(
             direction,
             kind: ChangeKind::Removed,
             content: Some(content),
+            note: None,
         });
     let by_id = req.security_group_rule_ids.iter().map(|r| RuleChange {
         rule_id: Some(r.security_group_rule_id.clone()),
         direction,
         kind: ChangeKind::Removed,
         content: None,
+        note: None,
     });
     Ok(by_content.chain(by_id).collect())
 }
@@ -429,6 +536,7 @@ fn described(req: &PermissionRequest, direction: Direction) -> Result<Vec<RuleCh
             direction,
             kind: ChangeKind::Description,
             content: Some(content),
+            note: None,
         });
     let by_id = req
         .security_group_rule_descriptions
@@ -438,6 +546,7 @@ fn described(req: &PermissionRequest, direction: Direction) -> Result<Vec<RuleCh
             direction,
             kind: ChangeKind::Description,
             content: None,
+            note: None,
         });
     Ok(by_content.chain(by_id).collect())
 }
@@ -460,6 +569,7 @@ fn modified(req: &ModifyRequest) -> Result<Vec<RuleChange>, Error> {
                 direction: Direction::Unknown,
                 kind: ChangeKind::Modified,
                 content: Some(modified_content(&item.security_group_rule, &field)?),
+                note: None,
             })
         })
         .collect()

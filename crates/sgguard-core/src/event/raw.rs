@@ -248,3 +248,79 @@ pub(crate) struct GroupCall {
     pub group_id: Option<String>,
     pub group_name: Option<String>,
 }
+
+/// `requestParameters` of ModifyManagedPrefixList, in the PascalCase wrapper form
+/// (`ModifyManagedPrefixListRequest`) or the plain camelCase form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrefixListRequest {
+    #[serde(alias = "PrefixListId", alias = "prefixListId")]
+    pub prefix_list_id: Option<String>,
+    #[serde(
+        default,
+        alias = "CurrentVersion",
+        alias = "currentVersion",
+        deserialize_with = "version"
+    )]
+    pub current_version: Option<i64>,
+    #[serde(
+        default,
+        alias = "AddEntry",
+        alias = "AddEntries",
+        alias = "addEntry",
+        alias = "addEntries",
+        deserialize_with = "entries"
+    )]
+    pub add_entry: Vec<PrefixListEntry>,
+    #[serde(
+        default,
+        alias = "RemoveEntry",
+        alias = "RemoveEntries",
+        alias = "removeEntry",
+        alias = "removeEntries",
+        deserialize_with = "entries"
+    )]
+    pub remove_entry: Vec<PrefixListEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrefixListEntry {
+    #[serde(alias = "Cidr")]
+    pub cidr: String,
+    #[serde(default, alias = "Description")]
+    pub description: Option<String>,
+}
+
+/// A version number given as a number or a numeric string.
+fn version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("`{n}` is not a version"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("`{s}` is not a version"))),
+        Some(other) => Err(D::Error::custom(format!("`{other}` is not a version"))),
+    }
+}
+
+/// Entries as one object, a list, or `{"items": [...]}`.
+fn entries<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PrefixListEntry>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        Many(Vec<PrefixListEntry>),
+        Items { items: Vec<PrefixListEntry> },
+        One(PrefixListEntry),
+        Empty {},
+    }
+    Ok(match Option::<Shape>::deserialize(d)? {
+        None | Some(Shape::Empty {}) => Vec::new(),
+        Some(Shape::Many(v) | Shape::Items { items: v }) => v,
+        Some(Shape::One(e)) => vec![e],
+    })
+}

@@ -62,6 +62,7 @@ fn event(
         region: Some(region.to_owned()),
         group_id: Some(group.to_owned()),
         group_name: Some(format!("name-of-{group}")),
+        prefix_list_id: None,
         actor: Some(actor.to_owned()),
         principal: Some(principal.to_owned()),
         source_ip: Some("203.0.113.25".into()),
@@ -215,6 +216,7 @@ pub async fn audit_reader<A: AuditLog + AuditReader>(store: &A) {
     e6_report.changes[0].action = Action::Reverted;
     e6_report.changes[0].remediation = Some(format!("restore {r1}: restored; confirmed"));
 
+    let lease = sgguard_responder::Lease::new(std::time::Duration::from_secs(60));
     for r in [
         &e4_report,
         &e1_report,
@@ -225,12 +227,15 @@ pub async fn audit_reader<A: AuditLog + AuditReader>(store: &A) {
     ] {
         let event_id = r.event_id.clone().unwrap();
         assert_eq!(
-            store.begin(r, &raw(&event_id)).await.unwrap(),
+            store
+                .begin(r, &raw(&event_id), &lease, &[Outcome::Pending])
+                .await
+                .unwrap(),
             Begin::Inserted,
             "begin of {event_id}"
         );
     }
-    store.complete(&e6_report).await.unwrap();
+    store.complete(&e6_report, &lease).await.unwrap();
     // An invalid record on one of the days: it shares the day indexes but is not an event.
     store
         .record_invalid(&InvalidRecord {

@@ -300,6 +300,7 @@ impl CheckArgs {
             direction,
             kind: ChangeKind::Added,
             content: Some(content.clone()),
+            note: None,
         };
         Ok((change, content))
     }
@@ -366,7 +367,7 @@ pub async fn check_rules(args: &CheckArgs) -> anyhow::Result<CheckRun> {
             for input in records {
                 let origin = input.origin;
                 let record = match input.record {
-                    Ok(record) => record,
+                    Ok(delivery) => delivery.record,
                     Err(bad) => {
                         run.invalid.push(format!("{origin}: {}", bad.message));
                         continue;
