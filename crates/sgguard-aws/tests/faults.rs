@@ -18,6 +18,7 @@ use sgguard_responder::{
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
 use sgguard_testkit::ec2::{Vpc, tcp, v4};
+use sgguard_testkit::fault_proxy::{Fault, FaultProxy};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -526,4 +527,124 @@ async fn ec2_access_denied_is_recorded_as_revert_failed_and_not_retried() {
             .outcome,
         Outcome::RevertFailed
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults on the wire (the fault proxy between the SDK and the emulator)
+// ---------------------------------------------------------------------------------------
+
+/// A restore that EC2 refuses with `InvalidGroup.NotFound` (for instance because the target
+/// references a group that no longer exists) while the rule is still there must not be
+/// recorded as done: the rule is read back, found world-open, and the event ends
+/// `revert_failed` with what it holds.
+#[tokio::test]
+async fn a_refused_restore_whose_rule_remains_is_a_failed_revert() {
+    let Some(w) = world("a_refused_restore_whose_rule_remains_is_a_failed_revert").await else {
+        return;
+    };
+    let endpoint = aws::endpoint("a_refused_restore_whose_rule_remains_is_a_failed_revert")
+        .unwrap_or_default();
+    let proxy = FaultProxy::start(&endpoint).await.unwrap();
+    let through_proxy = aws::config(&proxy.url()).await;
+    let group = w.vpc.group("refused").await;
+    let narrow = vec![tcp(5432).ip_ranges(v4("10.0.0.0/16")).build()];
+    let created = w.vpc.authorize(&group, narrow.clone()).await;
+    let rule = created[0].security_group_rule_id().unwrap().to_owned();
+    let caller = Caller::user(ACCOUNT, "dba");
+    let added = cloudtrail::authorize(
+        &aws::unique("refused-add"),
+        false,
+        ACCOUNT,
+        REGION,
+        &caller,
+        &group,
+        &narrow,
+        &created,
+    );
+    let audit = w.audit();
+    let allowlist = StaticAllowlist::default();
+    let remediator = Ec2Remediator::new(through_proxy);
+    let responder = Responder::new(&audit, &allowlist, &remediator, enforce());
+    assert_eq!(
+        responder.handle(&added, None).await.unwrap().outcome,
+        Outcome::Flagged
+    );
+    let wide = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ipv4("0.0.0.0/0")
+        .build();
+    w.vpc.modify_rule(&group, &rule, wide).await;
+    let widened = cloudtrail::modify(
+        &aws::unique("refused-modify"),
+        ACCOUNT,
+        REGION,
+        &caller,
+        &group,
+        &rule,
+        serde_json::json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"}),
+    );
+    proxy.fail(
+        "ModifySecurityGroupRules",
+        Fault::Ec2Error {
+            code: "InvalidGroup.NotFound".into(),
+        },
+        1,
+    );
+    let report = responder.handle(&widened, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RevertFailed, "{report:#?}");
+    let remediation = report.changes[0].remediation.clone().unwrap_or_default();
+    assert!(
+        remediation.contains("InvalidGroup.NotFound")
+            && remediation.contains("still holds tcp 5432 from 0.0.0.0/0"),
+        "{remediation}"
+    );
+    assert_eq!(proxy.counts().faulted.load(Ordering::SeqCst), 1);
+    let rules = w.vpc.ingress_rules(&group).await;
+    assert_eq!(
+        rules[0].cidr_ipv4(),
+        Some("0.0.0.0/0"),
+        "EC2 still holds it"
+    );
+}
+
+/// Throttling is retryable wherever it happens; a retry then finishes the event.
+#[tokio::test]
+async fn throttling_on_the_wire_is_retried_and_then_reverts() {
+    let Some(w) = world("throttling_on_the_wire_is_retried_and_then_reverts").await else {
+        return;
+    };
+    let endpoint =
+        aws::endpoint("throttling_on_the_wire_is_retried_and_then_reverts").unwrap_or_default();
+    let proxy = FaultProxy::start(&endpoint).await.unwrap();
+    // No SDK retries: each injected fault reaches the responder.
+    let through_proxy = aws::config(&proxy.url())
+        .await
+        .into_builder()
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let open = w.open_ssh("throttled-wire").await;
+    let audit = DynamoAuditLog::new(
+        aws_sdk_dynamodb::Client::new(&through_proxy),
+        &w.tables.audit,
+    );
+    let allowlist = StaticAllowlist::default();
+    let remediator = Ec2Remediator::new(through_proxy);
+    let responder = Responder::new(&audit, &allowlist, &remediator, enforce());
+    for (operation, fault) in [
+        ("TransactWriteItems", Fault::Throttle),
+        ("DescribeSecurityGroupRules", Fault::ServerError),
+        ("RevokeSecurityGroupIngress", Fault::Throttle),
+    ] {
+        proxy.fail(operation, fault, 1);
+        let err = responder.handle(&open.record, None).await.unwrap_err();
+        assert!(err.is_retryable(), "{operation}: {err}");
+    }
+    let report = responder.handle(&open.record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{report:#?}");
+    assert!(w.vpc.ingress_rules(&open.group).await.is_empty());
+    assert!(!w.vpc.ingress_ids(&open.group).await.contains(&open.rule));
+    let stored = w.audit().event(&open.event_id).await.unwrap().unwrap();
+    assert_eq!(stored.outcome, Outcome::Reverted);
 }

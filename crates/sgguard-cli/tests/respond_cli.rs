@@ -210,3 +210,91 @@ async fn dead_letters_are_redriven_and_member_accounts_reached_through_the_membe
         "the retry replaced the failure"
     );
 }
+
+/// `respond` acts only on authentic EventBridge envelopes, as the Lambda does: a bare
+/// CloudTrail record (a log file, an export) is kept as invalid and nothing is done, unless
+/// the operator states with `--trust-bare-records` that the file is CloudTrail's own. A
+/// forged envelope is refused either way.
+#[tokio::test]
+async fn bare_records_are_acted_on_only_when_the_operator_trusts_them() {
+    let Some(endpoint) =
+        aws::endpoint("bare_records_are_acted_on_only_when_the_operator_trusts_them")
+    else {
+        return;
+    };
+    let config = aws::config(&endpoint).await;
+    let tables = TableNames {
+        audit: aws::unique("bare-audit"),
+        allowlist: aws::unique("bare-allow"),
+    };
+    create_tables(&aws_sdk_dynamodb::Client::new(&config), &tables)
+        .await
+        .unwrap();
+    let home = Vpc::create(aws_sdk_ec2::Client::new(&config), "sgguard bare records").await;
+    let group = home.group("bare").await;
+    let (created, record) = home
+        .authorize_as(
+            &aws::unique("bare"),
+            &Caller::user(HOME, "mallory"),
+            HOME,
+            REGION,
+            &group,
+            vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cloudtrail.json");
+    std::fs::write(&log, serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    let mut forged = cloudtrail::envelope(&record);
+    forged["source"] = serde_json::json!("custom.app");
+    let forged_file = dir.path().join("forged.json");
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
+
+    let out = respond(dir.path(), &endpoint, &tables)
+        .arg(&log)
+        .arg(&forged_file)
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line["outcome"], "invalid", "{line:#}");
+    }
+    assert!(
+        lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--trust-bare-records"),
+        "{:#}",
+        lines[0]
+    );
+    assert_eq!(ids(&home.ingress_rules(&group).await), ids(&created));
+
+    let out = respond(dir.path(), &endpoint, &tables)
+        .arg("--trust-bare-records")
+        .arg(&log)
+        .arg(&forged_file)
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["outcome"], "reverted", "{:#}", lines[0]);
+    assert_eq!(
+        lines[1]["outcome"], "invalid",
+        "a forged envelope is still refused"
+    );
+    assert!(home.ingress_rules(&group).await.is_empty());
+}

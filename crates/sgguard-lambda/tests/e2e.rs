@@ -10,6 +10,7 @@ use sgguard_responder::AuditLog;
 use sgguard_testkit::aws;
 use sgguard_testkit::cloudtrail::{self, Caller};
 use sgguard_testkit::ec2::{ids, rule_id_of, tcp, v4};
+use sgguard_testkit::runtime_api::Invocation;
 use support::{ACCOUNT, Function, REGION, outcome, world};
 
 #[tokio::test]
@@ -418,4 +419,439 @@ async fn a_modified_egress_rule_without_history_is_not_reverted_by_default() {
         .security_group_rules
         .unwrap_or_default();
     assert_eq!(rules.len(), 1, "the egress rule is left in place");
+}
+
+// ---------------------------------------------------------------------------------------
+// Verify before acting: what a hostile or unlucky delivery cannot make sgguard do
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_bare_record_or_a_forged_envelope_changes_nothing() {
+    let Some(w) = world("a_bare_record_or_a_forged_envelope_changes_nothing").await else {
+        return;
+    };
+    let web = w.vpc.group("web").await;
+    let caller = Caller::user(ACCOUNT, "mallory");
+    let (created, record) = w
+        .vpc
+        .authorize_as(
+            "e2e-unauthentic",
+            &caller,
+            ACCOUNT,
+            REGION,
+            &web,
+            vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    let mut other_source = cloudtrail::envelope(&record);
+    other_source["source"] = json!("custom.attacker");
+    let mut other_account = cloudtrail::envelope(&record);
+    other_account["account"] = json!("999988887777");
+    for (payload, what) in [
+        (record.clone(), "bare CloudTrail record"),
+        (other_source, "`source` is `custom.attacker`"),
+        (other_account, "does not match `detail.recipientAccountId`"),
+    ] {
+        match function.deliver(payload).await {
+            Invocation::Response(report) => {
+                assert_eq!(outcome(&report), "invalid", "{report:#}");
+                let reason = report["reason"].as_str().unwrap_or_default();
+                assert!(
+                    reason.contains("not an authentic event") && reason.contains(what),
+                    "{reason}"
+                );
+            }
+            other => panic!("an unauthentic payload is handled, not retried: {other:?}"),
+        }
+    }
+    assert_eq!(
+        ids(&w.vpc.ingress_rules(&web).await),
+        ids(&created),
+        "nothing was reverted"
+    );
+    assert!(
+        w.audit.event("e2e-unauthentic").await.unwrap().is_none(),
+        "kept as invalid, not as an event"
+    );
+    // The authentic delivery of the same record is acted on.
+    assert_eq!(outcome(&function.invoke(&record).await), "reverted");
+}
+
+#[tokio::test]
+async fn a_late_authorize_whose_rule_was_modified_since_is_superseded() {
+    let Some(w) = world("a_late_authorize_whose_rule_was_modified_since_is_superseded").await
+    else {
+        return;
+    };
+    let web = w.vpc.group("web").await;
+    let caller = Caller::user(ACCOUNT, "mallory");
+    let (created, late) = w
+        .vpc
+        .authorize_as(
+            "e2e-late",
+            &caller,
+            ACCOUNT,
+            REGION,
+            &web,
+            vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let rule = ids(&created)[0].clone();
+    // Before the Authorize is delivered, the rule is narrowed to the approved office range.
+    let office = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ipv4("203.0.113.0/24")
+        .build();
+    w.vpc.modify_rule(&web, &rule, office).await;
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    let report = function.invoke(&late).await;
+    assert_eq!(outcome(&report), "superseded", "{report:#}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("now: tcp 22 from 203.0.113.0/24"),
+        "{report:#}"
+    );
+    let rules = w.vpc.ingress_rules(&web).await;
+    assert_eq!(ids(&rules), [rule]);
+    assert_eq!(
+        rules[0].cidr_ipv4(),
+        Some("203.0.113.0/24"),
+        "the newer content stays"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_authorize_and_modify_leave_an_existing_rule_untouched() {
+    let Some(w) = world("a_forged_authorize_and_modify_leave_an_existing_rule_untouched").await
+    else {
+        return;
+    };
+    let private = w.vpc.group("private").await;
+    let existing = w
+        .vpc
+        .authorize(&private, vec![tcp(80).ip_ranges(v4("10.0.0.0/8")).build()])
+        .await;
+    let rule = ids(&existing)[0].clone();
+    let mallory = Caller::user(ACCOUNT, "mallory");
+    // "Authorize all traffic from 8.0.0.0/5" naming the existing rule, then "modify" it.
+    let mut forged_rule = existing[0].clone();
+    forged_rule = aws_sdk_ec2::types::SecurityGroupRule::builder()
+        .security_group_rule_id(&rule)
+        .group_id(&private)
+        .is_egress(false)
+        .ip_protocol("-1")
+        .from_port(-1)
+        .to_port(-1)
+        .cidr_ipv4("8.0.0.0/5")
+        .set_group_owner_id(forged_rule.group_owner_id().map(str::to_owned))
+        .build();
+    let forged = cloudtrail::authorize(
+        "e2e-forged-authorize",
+        false,
+        ACCOUNT,
+        REGION,
+        &mallory,
+        &private,
+        &[IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(v4("8.0.0.0/5"))
+            .build()],
+        &[forged_rule],
+    );
+    let forged_modify = cloudtrail::modify(
+        "e2e-forged-modify",
+        ACCOUNT,
+        REGION,
+        &mallory,
+        &private,
+        &rule,
+        json!({"IpProtocol": "-1", "CidrIpv4": "8.0.0.0/5"}),
+    );
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    for record in [&forged, &forged_modify] {
+        let report = function.invoke(record).await;
+        assert_eq!(outcome(&report), "superseded", "{report:#}");
+    }
+    let rules = w.vpc.ingress_rules(&private).await;
+    assert_eq!(ids(&rules), [rule]);
+    assert_eq!(rules[0].ip_protocol(), Some("tcp"));
+    assert_eq!(rules[0].cidr_ipv4(), Some("10.0.0.0/8"), "untouched");
+}
+
+#[tokio::test]
+async fn the_responders_identity_gets_no_pass_but_its_own_restore_does() {
+    let Some(w) = world("the_responders_identity_gets_no_pass_but_its_own_restore_does").await
+    else {
+        return;
+    };
+    let db = w.vpc.group("db").await;
+    let ours = Caller::role(ACCOUNT, "sgguard-responder", "sgguard");
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    // A world-open Authorize made with the responder's identity is reverted like any other.
+    let (created, borrowed) = w
+        .vpc
+        .authorize_as(
+            "e2e-borrowed",
+            &ours,
+            ACCOUNT,
+            REGION,
+            &db,
+            vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let report = function.invoke(&borrowed).await;
+    assert_eq!(outcome(&report), "reverted", "{report:#}");
+    assert!(!ids(&w.vpc.ingress_rules(&db).await).contains(&ids(&created)[0]));
+
+    // The responder restores a widened rule, and its own Modify, delivered back, is its own.
+    let dba = Caller::user(ACCOUNT, "dba");
+    let (narrow, added) = w
+        .vpc
+        .authorize_as(
+            "e2e-restore-add",
+            &dba,
+            ACCOUNT,
+            REGION,
+            &db,
+            vec![tcp(5432).ip_ranges(v4("10.0.0.0/16")).build()],
+        )
+        .await;
+    let rule = ids(&narrow)[0].clone();
+    assert_eq!(outcome(&function.invoke(&added).await), "flagged");
+    let wide = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ipv4("0.0.0.0/0")
+        .build();
+    w.vpc.modify_rule(&db, &rule, wide).await;
+    let widened = cloudtrail::modify(
+        "e2e-restore-widen",
+        ACCOUNT,
+        REGION,
+        &dba,
+        &db,
+        &rule,
+        json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "0.0.0.0/0"}),
+    );
+    assert_eq!(outcome(&function.invoke(&widened).await), "restored");
+    let own = cloudtrail::modify(
+        "e2e-restore-own",
+        ACCOUNT,
+        REGION,
+        &ours,
+        &db,
+        &rule,
+        json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIpv4": "10.0.0.0/16"}),
+    );
+    let report = function.invoke(&own).await;
+    assert_eq!(outcome(&report), "own_action", "{report:#}");
+    let rules = w.vpc.ingress_rules(&db).await;
+    assert_eq!(rules[0].cidr_ipv4(), Some("10.0.0.0/16"));
+}
+
+/// A customer-managed prefix list on the emulator, holding `entries`.
+async fn prefix_list(w: &support::World, entries: &[&str]) -> String {
+    let mut request = w
+        .vpc
+        .ec2
+        .create_managed_prefix_list()
+        .prefix_list_name(aws::unique("pl"))
+        .max_entries(10)
+        .address_family("IPv4");
+    for cidr in entries {
+        request = request.entries(
+            aws_sdk_ec2::types::AddPrefixListEntry::builder()
+                .cidr(*cidr)
+                .build(),
+        );
+    }
+    request
+        .send()
+        .await
+        .unwrap()
+        .prefix_list
+        .unwrap()
+        .prefix_list_id
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ssh_from_a_prefix_list_holding_the_world_is_reverted() {
+    let Some(w) = world("ssh_from_a_prefix_list_holding_the_world_is_reverted").await else {
+        return;
+    };
+    let list = prefix_list(&w, &["10.0.0.0/8", "0.0.0.0/0"]).await;
+    let web = w.vpc.group("web").await;
+    let (created, record) = w
+        .vpc
+        .authorize_as(
+            "e2e-pl-world",
+            &Caller::user(ACCOUNT, "mallory"),
+            ACCOUNT,
+            REGION,
+            &web,
+            vec![
+                tcp(22)
+                    .prefix_list_ids(PrefixListId::builder().prefix_list_id(&list).build())
+                    .build(),
+            ],
+        )
+        .await;
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    let report = function.invoke(&record).await;
+    assert_eq!(outcome(&report), "reverted", "{report:#}");
+    assert_eq!(report["changes"][0]["risk"], "critical");
+    let reasons = report["changes"][0]["risk_reasons"].to_string();
+    assert!(
+        reasons.contains(&list) && reasons.contains("0.0.0.0/0"),
+        "{reasons}"
+    );
+    assert!(!ids(&w.vpc.ingress_rules(&web).await).contains(&ids(&created)[0]));
+}
+
+#[tokio::test]
+async fn a_prefix_list_entry_that_opens_the_world_is_removed_at_its_version() {
+    let Some(w) = world("a_prefix_list_entry_that_opens_the_world_is_removed_at_its_version").await
+    else {
+        return;
+    };
+    let list = prefix_list(&w, &["10.0.0.0/8"]).await;
+    let web = w.vpc.group("web").await;
+    w.vpc
+        .authorize(
+            &web,
+            vec![
+                tcp(22)
+                    .prefix_list_ids(PrefixListId::builder().prefix_list_id(&list).build())
+                    .build(),
+            ],
+        )
+        .await;
+    // Someone adds 0.0.0.0/0 to the list: every rule that references it opens to the world.
+    w.vpc
+        .ec2
+        .modify_managed_prefix_list()
+        .prefix_list_id(&list)
+        .current_version(1)
+        .add_entries(
+            aws_sdk_ec2::types::AddPrefixListEntry::builder()
+                .cidr("0.0.0.0/0")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let record = cloudtrail::modify_prefix_list(
+        "e2e-pl-modify",
+        ACCOUNT,
+        REGION,
+        &Caller::user(ACCOUNT, "mallory"),
+        &list,
+        1,
+        &["0.0.0.0/0"],
+    );
+    let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
+    let report = function.invoke(&record).await;
+    assert_eq!(outcome(&report), "reverted", "{report:#}");
+    let change = &report["changes"][0];
+    assert_eq!(change["kind"], "entry_added");
+    assert_eq!(change["source"], "0.0.0.0/0");
+    assert_eq!(change["risk"], "critical");
+    assert!(
+        change["remediation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("confirmed absent in version 3"),
+        "{change:#}"
+    );
+    let entries = w
+        .vpc
+        .ec2
+        .get_managed_prefix_list_entries()
+        .prefix_list_id(&list)
+        .send()
+        .await
+        .unwrap()
+        .entries
+        .unwrap_or_default();
+    let cidrs: Vec<&str> = entries.iter().filter_map(|e| e.cidr()).collect();
+    assert_eq!(cidrs, ["10.0.0.0/8"], "only the world entry was removed");
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_event_revert_once() {
+    let Some(w) = world("concurrent_deliveries_of_one_event_revert_once").await else {
+        return;
+    };
+    let web = w.vpc.group("web").await;
+    let (created, record) = w
+        .vpc
+        .authorize_as(
+            "e2e-concurrent",
+            &Caller::user(ACCOUNT, "mallory"),
+            ACCOUNT,
+            REGION,
+            &web,
+            vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let mut functions = Vec::new();
+    for _ in 0..12 {
+        functions.push(Function::start(&w.endpoint, &w.tables, "enforce").await);
+    }
+    let envelope = cloudtrail::envelope(&record);
+    let answers = futures_join_all(&functions, &envelope).await;
+    let reverted = answers
+        .iter()
+        .filter(|a| matches!(a, Invocation::Response(r) if outcome(r) == "reverted"))
+        .count();
+    assert_eq!(reverted, 1, "exactly one delivery reverts: {answers:#?}");
+    // Every other delivery was a duplicate, or failed retryably (another worker held the
+    // lease); Lambda retries those, and each then finds the event settled.
+    for (function, answer) in functions.iter().zip(&answers) {
+        match answer {
+            Invocation::Response(r) => {
+                assert!(["reverted", "duplicate"].contains(&outcome(r)), "{r:#}")
+            }
+            Invocation::Error { error_type, .. } => {
+                assert_eq!(error_type, "Retryable", "{answer:?}");
+                let retried = function.invoke(&record).await;
+                assert_eq!(outcome(&retried), "duplicate", "{retried:#}");
+            }
+        }
+    }
+    assert!(!ids(&w.vpc.ingress_rules(&web).await).contains(&ids(&created)[0]));
+    let stored = w.audit.event("e2e-concurrent").await.unwrap().unwrap();
+    assert_eq!(stored.outcome.as_str(), "reverted");
+}
+
+/// Delivers one payload to every function at once, and waits for every answer.
+async fn futures_join_all(functions: &[Function], payload: &serde_json::Value) -> Vec<Invocation> {
+    let mut pending: Vec<_> = functions
+        .iter()
+        .map(|f| Box::pin(f.deliver(payload.clone())))
+        .collect();
+    let mut answers: Vec<Option<Invocation>> = functions.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (answer, future) in answers.iter_mut().zip(pending.iter_mut()) {
+            if answer.is_none()
+                && let std::task::Poll::Ready(a) = future.as_mut().poll(cx)
+            {
+                *answer = Some(a);
+            }
+        }
+        if answers.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    answers.into_iter().flatten().collect()
 }

@@ -199,6 +199,41 @@ pub fn modify(
     )
 }
 
+/// A `ModifyManagedPrefixList` record that adds `add` to the list at `current_version`, in
+/// the PascalCase wrapper form CloudTrail uses for this call.
+pub fn modify_prefix_list(
+    event_id: &str,
+    account: &str,
+    region: &str,
+    caller: &Caller,
+    prefix_list_id: &str,
+    current_version: i64,
+    add: &[&str],
+) -> Value {
+    let entries: Vec<Value> = add
+        .iter()
+        .map(|cidr| json!({"Cidr": cidr, "Description": "added"}))
+        .collect();
+    let request = json!({"ModifyManagedPrefixListRequest": {
+        "PrefixListId": prefix_list_id,
+        "CurrentVersion": current_version,
+        "AddEntry": entries,
+    }});
+    let response = json!({"ModifyManagedPrefixListResponse": {
+        "requestId": format!("req-{event_id}"),
+        "prefixList": {"prefixListId": prefix_list_id, "version": current_version + 1, "state": "modify-in-progress"}
+    }});
+    record(
+        event_id,
+        "ModifyManagedPrefixList",
+        account,
+        region,
+        caller,
+        request,
+        response,
+    )
+}
+
 /// The EventBridge envelope that delivers a record to the Lambda.
 pub fn envelope(record: &Value) -> Value {
     json!({

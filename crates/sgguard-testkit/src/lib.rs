@@ -7,4 +7,5 @@ pub mod aws;
 pub mod cloudtrail;
 pub mod conformance;
 pub mod ec2;
+pub mod fault_proxy;
 pub mod runtime_api;

@@ -83,6 +83,8 @@ impl RuntimeApi {
         let server_shared = shared.clone();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                // Nagle off, as Lambda's own Runtime API: small answers go out at once.
+                let _ = stream.set_nodelay(true);
                 let shared = server_shared.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| route(shared.clone(), req));

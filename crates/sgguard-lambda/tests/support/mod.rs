@@ -104,13 +104,16 @@ impl Function {
         function
     }
 
-    pub async fn invoke(&self, record: &Value) -> Value {
-        match self
-            .api
-            .invoke(cloudtrail::envelope(record), Duration::from_secs(60))
+    /// Delivers `payload` as it is (no envelope added) and returns what the function said.
+    pub async fn deliver(&self, payload: Value) -> Invocation {
+        self.api
+            .invoke(payload, Duration::from_secs(60))
             .await
             .unwrap()
-        {
+    }
+
+    pub async fn invoke(&self, record: &Value) -> Value {
+        match self.deliver(cloudtrail::envelope(record)).await {
             Invocation::Response(report) => report,
             Invocation::Error {
                 error_type,

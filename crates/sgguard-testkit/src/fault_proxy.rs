@@ -1,0 +1,299 @@
+//! A fault-injecting HTTP proxy between the SDK (or the real Lambda binary) and the local
+//! emulator: it forwards every request, except those it is told to fail. It produces what
+//! no emulator does on its own: throttling, 5xx answers, dropped connections, and chosen
+//! error codes for chosen operations (an EC2 call that answers `InvalidGroup.NotFound`).
+//!
+//! A request's operation is read the way the AWS protocols carry it: `Action=…` in the form
+//! body (EC2, STS, SQS query protocol) or the `X-Amz-Target` header (DynamoDB).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// What the proxy does instead of forwarding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// An AWS error answer: the service's throttling code with HTTP 400.
+    Throttle,
+    /// HTTP 500 with an internal-error body.
+    ServerError,
+    /// The connection is closed without an answer.
+    Drop,
+    /// An EC2-style (query protocol) error with this code and HTTP 400.
+    Ec2Error { code: String },
+}
+
+/// Fail `times` requests of one operation (`ModifySecurityGroupRules`,
+/// `TransactWriteItems`, …) with `fault`.
+#[derive(Debug, Clone)]
+struct Targeted {
+    operation: String,
+    fault: Fault,
+    remaining: usize,
+}
+
+/// Fail a share of every request, drawn from `faults` in turn.
+#[derive(Debug, Clone)]
+struct Random {
+    per_million: u64,
+    faults: Vec<Fault>,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    targeted: Vec<Targeted>,
+    random: Option<Random>,
+}
+
+/// Counts of what went through.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub forwarded: AtomicUsize,
+    pub faulted: AtomicUsize,
+}
+
+/// The proxy; dropped, it stops.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    plan: Arc<Mutex<Plan>>,
+    counts: Arc<Counts>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Listens on a free port of 127.0.0.1 and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let plan = Arc::new(Mutex::new(Plan::default()));
+        let counts = Arc::new(Counts::default());
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(connector);
+        let upstream: Arc<str> = upstream.trim_end_matches('/').into();
+        let (server_plan, server_counts) = (plan.clone(), counts.clone());
+        let sequence = Arc::new(AtomicU64::new(0));
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                let (plan, counts, client, upstream, sequence) = (
+                    server_plan.clone(),
+                    server_counts.clone(),
+                    client.clone(),
+                    upstream.clone(),
+                    sequence.clone(),
+                );
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        handle(
+                            req,
+                            plan.clone(),
+                            counts.clone(),
+                            client.clone(),
+                            upstream.clone(),
+                            sequence.clone(),
+                        )
+                    });
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            plan,
+            counts,
+            server,
+        })
+    }
+
+    /// The endpoint to give the SDK (`AWS_ENDPOINT_URL`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Fails the next `times` requests of `operation` with `fault`.
+    pub fn fail(&self, operation: &str, fault: Fault, times: usize) {
+        if let Ok(mut plan) = self.plan.lock() {
+            plan.targeted.push(Targeted {
+                operation: operation.to_owned(),
+                fault,
+                remaining: times,
+            });
+        }
+    }
+
+    /// Fails `share` (0.0 to 1.0) of all requests, spread evenly over the run, with the
+    /// faults in turn.
+    pub fn fail_share(&self, share: f64, faults: Vec<Fault>) {
+        let per_million = (share.clamp(0.0, 1.0) * 1_000_000.0) as u64;
+        if let Ok(mut plan) = self.plan.lock() {
+            plan.random = Some(Random {
+                per_million,
+                faults,
+            });
+        }
+    }
+
+    /// Stops failing anything.
+    pub fn heal(&self) {
+        if let Ok(mut plan) = self.plan.lock() {
+            *plan = Plan::default();
+        }
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+/// The AWS operation a request calls.
+fn operation(headers: &hyper::HeaderMap, body: &[u8]) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The fault for this request, if any: a targeted one first, else the random share (a
+/// deterministic spread: request n fails when its share of a million crosses a boundary).
+fn choose(plan: &Mutex<Plan>, operation: &str, n: u64) -> Option<Fault> {
+    let mut plan = plan.lock().ok()?;
+    if let Some(target) = plan
+        .targeted
+        .iter_mut()
+        .find(|t| t.operation == operation && t.remaining > 0)
+    {
+        target.remaining -= 1;
+        return Some(target.fault.clone());
+    }
+    let random = plan.random.as_ref()?;
+    if random.faults.is_empty() {
+        return None;
+    }
+    let before = (n * random.per_million) / 1_000_000;
+    let after = ((n + 1) * random.per_million) / 1_000_000;
+    (after > before).then(|| {
+        let index = usize::try_from(after % random.faults.len() as u64).unwrap_or(0);
+        random.faults[index].clone()
+    })
+}
+
+fn answer(fault: &Fault, operation: &str, dynamodb: bool) -> Response<Full<Bytes>> {
+    let (status, body, content_type) = match fault {
+        Fault::Throttle if dynamodb => (
+            StatusCode::BAD_REQUEST,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput (injected)"}"#.to_owned(),
+            "application/x-amz-json-1.0",
+        ),
+        Fault::Throttle => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ec2_error("RequestLimitExceeded", "Request limit exceeded (injected)"),
+            "text/xml",
+        ),
+        Fault::ServerError if dynamodb => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error (injected)"}"#.to_owned(),
+            "application/x-amz-json-1.0",
+        ),
+        Fault::ServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ec2_error("InternalError", "An internal error has occurred (injected)"),
+            "text/xml",
+        ),
+        Fault::Ec2Error { code } => (
+            StatusCode::BAD_REQUEST,
+            ec2_error(code, &format!("{operation} failed (injected)")),
+            "text/xml",
+        ),
+        Fault::Drop => (StatusCode::INTERNAL_SERVER_ERROR, String::new(), "text/plain"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert("content-type", value);
+    }
+    response
+}
+
+fn ec2_error(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>injected-fault</RequestID></Response>"
+    )
+}
+
+/// The proxy's error for a request it could not forward.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the fault proxy")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn handle(
+    req: Request<Incoming>,
+    plan: Arc<Mutex<Plan>>,
+    counts: Arc<Counts>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: Arc<str>,
+    sequence: Arc<AtomicU64>,
+) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let dynamodb = parts.headers.contains_key("x-amz-target");
+    let name = operation(&parts.headers, &body);
+    let n = sequence.fetch_add(1, Ordering::Relaxed);
+    if let Some(fault) = choose(&plan, &name, n) {
+        counts.faulted.fetch_add(1, Ordering::Relaxed);
+        if fault == Fault::Drop {
+            return Err(Box::new(Dropped));
+        }
+        return Ok(answer(&fault, &name, dynamodb));
+    }
+    let uri = format!(
+        "{upstream}{}",
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut forward = Request::from_parts(parts, Full::new(body));
+    *forward.uri_mut() = uri.parse()?;
+    let response = client.request(forward).await?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    counts.forwarded.fetch_add(1, Ordering::Relaxed);
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
