@@ -361,9 +361,11 @@ fn judge_entry(
 
 /// The event's outcome is the strongest of its changes'; the reason says why in one line.
 pub fn summarize(changes: &[ChangeDecision], policy: &Policy) -> (Outcome, String) {
+    // An entry added to a prefix list that no rule references opens nothing.
     let opening = changes
         .iter()
         .filter(|c| c.change.kind.opens_access())
+        .filter(|c| c.change.kind != ChangeKind::EntryAdded || c.risk.level > RiskLevel::None)
         .count();
     let count = |action: Action| changes.iter().filter(|c| c.action == action).count();
     let strongest = changes

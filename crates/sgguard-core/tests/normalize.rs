@@ -1466,3 +1466,118 @@ fn event_time_offsets_are_converted_to_utc() {
     r["eventTime"] = json!("2026-05-01T12:00:00+02:00");
     assert_eq!(ok(&r).meta.event_time, at("2026-05-01T10:00:00Z"));
 }
+
+// ---------------------------------------------------------------------------------------
+// What the response does not list, and prefix-list calls
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_permission_the_rule_set_does_not_list_is_kept_with_a_note() {
+    let request = json!({
+        "groupId": GROUP,
+        "ipPermissions": {"items": [
+            permission(json!("tcp"), json!(443), json!(443), json!({"ipRanges": {"items": [{"cidrIp": "203.0.113.0/24"}]}})),
+            permission(json!("tcp"), json!(22), json!(22), json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}))
+        ]}
+    });
+    // The response lists the rule of one permission only (moto's reply to a
+    // multi-permission call, or a truncated record).
+    let response = json!({"_return": true, "securityGroupRuleSet": {"items": [
+        {"securityGroupRuleId": "sgr-0bbb", "groupId": GROUP, "isEgress": false,
+         "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "203.0.113.0/24"}
+    ]}});
+    let set = ok(&record("AuthorizeSecurityGroupIngress", request, response));
+    assert_eq!(set.changes.len(), 2, "{:?}", set.changes);
+    assert_eq!(set.changes[0].rule_id.as_deref(), Some("sgr-0bbb"));
+    assert_eq!(set.changes[0].note, None);
+    let unlisted = &set.changes[1];
+    assert_eq!(unlisted.rule_id, None);
+    assert_eq!(unlisted.kind, ChangeKind::Added);
+    assert_eq!(unlisted.direction, Direction::Ingress);
+    assert_eq!(unlisted.content, Some(tcp(22, "0.0.0.0/0")));
+    assert!(
+        unlisted
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("not in the response's rule set")),
+        "{unlisted:?}"
+    );
+    // A rule set that lists everything (host bits and all) adds nothing.
+    let request = json!({"groupId": GROUP, "cidrIp": "208.236.235.254/0", "ipProtocol": "tcp",
+                         "fromPort": 22, "toPort": 22, "ipPermissions": {}});
+    let response = json!({"_return": true, "securityGroupRuleSet": {"items": [
+        {"securityGroupRuleId": "sgr-0ccc", "groupId": GROUP, "isEgress": false,
+         "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "208.236.235.254/0"}
+    ]}});
+    assert_eq!(
+        ok(&record("AuthorizeSecurityGroupIngress", request, response))
+            .changes
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn modify_managed_prefix_list_in_both_forms() {
+    let wrapped = json!({"ModifyManagedPrefixListRequest": {
+        "PrefixListId": "pl-0123", "CurrentVersion": 4,
+        "AddEntry": [{"Cidr": "0.0.0.0/0", "Description": "oops"}, {"Cidr": "2001:db8::/32"}],
+        "RemoveEntry": {"Cidr": "10.0.0.0/8"}
+    }});
+    let response = json!({"ModifyManagedPrefixListResponse": {"prefixList": {"prefixListId": "pl-0123", "version": 5}}});
+    let plain = json!({
+        "prefixListId": "pl-0123", "currentVersion": "4",
+        "addEntry": {"items": [{"cidr": "0.0.0.0/0", "description": "oops"}, {"cidr": "2001:db8::/32"}]},
+        "removeEntry": {"items": [{"cidr": "10.0.0.0/8"}]}
+    });
+    for (request, response, created) in [(wrapped, response, Some(5)), (plain, json!(null), None)] {
+        let set = ok(&record("ModifyManagedPrefixList", request, response));
+        assert_eq!(set.prefix_list_id.as_deref(), Some("pl-0123"));
+        assert_eq!(set.group_id, None);
+        assert_eq!(set.group_label(), "pl-0123");
+        assert_eq!(set.prefix_list_versions, (Some(4), created));
+        let shown: Vec<(ChangeKind, String)> = set
+            .changes
+            .iter()
+            .map(|c| (c.kind, c.content.as_ref().unwrap().source.to_string()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (ChangeKind::EntryAdded, "0.0.0.0/0".to_owned()),
+                (ChangeKind::EntryAdded, "2001:db8::/32".to_owned()),
+                (ChangeKind::EntryRemoved, "10.0.0.0/8".to_owned()),
+            ]
+        );
+        assert_eq!(
+            set.changes[0]
+                .content
+                .as_ref()
+                .unwrap()
+                .description
+                .as_deref(),
+            Some("oops")
+        );
+    }
+    // A list id is required; a bad entry is named.
+    let field = invalid_field(&record(
+        "ModifyManagedPrefixList",
+        json!({"ModifyManagedPrefixListRequest": {"AddEntry": {"Cidr": "0.0.0.0/0"}}}),
+        json!(null),
+    ));
+    assert_eq!(
+        field,
+        "requestParameters.ModifyManagedPrefixListRequest.PrefixListId"
+    );
+    let field = invalid_field(&record(
+        "ModifyManagedPrefixList",
+        json!({"PrefixListId": "pl-1", "AddEntry": [{"Cidr": "not-a-cidr"}]}),
+        json!(null),
+    ));
+    assert_eq!(field, "requestParameters.AddEntry[0].Cidr");
+    // It is a call sgguard understands.
+    assert!(matches!(
+        classify_record(&record("ModifyManagedPrefixList", json!({}), json!(null))),
+        RecordClass::SecurityGroupCall { .. }
+    ));
+}

@@ -1001,3 +1001,179 @@ fn halves_of_the_internet_are_world_open() {
     // a short private range stays private
     assert_eq!(level(tcp(443, 443, "0.0.0.0/8")), RiskLevel::Low);
 }
+
+// ---------------------------------------------------------------------------------------
+// Prefix lists by their contents
+// ---------------------------------------------------------------------------------------
+
+fn list(id: &str, entries: &[&str], aws: bool) -> sgguard_core::PrefixList {
+    sgguard_core::PrefixList {
+        id: id.into(),
+        name: Some(if aws {
+            "com.amazonaws.eu-west-1.s3".into()
+        } else {
+            "partners".into()
+        }),
+        aws_managed: aws,
+        version: Some(3),
+        entries: entries.iter().map(|e| e.parse().unwrap()).collect(),
+        references: None,
+    }
+}
+
+#[test]
+fn a_prefix_list_source_has_the_risk_of_its_widest_entry() {
+    let table = RiskTable::default();
+    let lists = sgguard_core::PrefixLists::new([
+        list(
+            "pl-world",
+            &["10.0.0.0/8", "0.0.0.0/0", "198.51.100.0/24"],
+            false,
+        ),
+        list("pl-narrow", &["198.51.100.0/24", "10.0.0.0/8"], false),
+        list("pl-empty", &[], false),
+        list("pl-aws", &["0.0.0.0/1"], true),
+    ]);
+    let classify = |source: &str| table.classify_content_in(&tcp(22, 22, source), &lists);
+    let world = classify("pl-world");
+    assert_eq!(world.level, RiskLevel::Critical, "{world:?}");
+    assert_eq!(
+        world.reasons[0],
+        "prefix list pl-world (partners) holds 0.0.0.0/0"
+    );
+    assert!(world.reasons[1].contains("world-open IPv4"), "{world:?}");
+    assert_eq!(classify("pl-narrow").level, RiskLevel::Low);
+    assert!(classify("pl-empty").reasons[0].contains("has no entries"));
+    let aws = classify("pl-aws");
+    assert_eq!(aws.level, RiskLevel::Low);
+    assert!(aws.reasons[0].contains("AWS-managed prefix list pl-aws (com.amazonaws.eu-west-1.s3)"));
+    let unknown = classify("pl-unresolved");
+    assert_eq!(unknown.level, RiskLevel::Low);
+    assert!(unknown.reasons[0].contains("not resolved"), "{unknown:?}");
+    // Offline (no lists at all), a prefix-list source stays low and says so.
+    assert!(level(tcp(22, 22, "pl-world")) == RiskLevel::Low);
+}
+
+fn entry_change(cidr: &str) -> RuleChange {
+    RuleChange {
+        rule_id: None,
+        direction: Direction::Unknown,
+        kind: ChangeKind::EntryAdded,
+        content: Some(all(cidr)),
+        note: None,
+    }
+}
+
+fn list_set(changes: Vec<RuleChange>) -> ChangeSet {
+    let mut set = set(changes);
+    set.meta.event_name = "ModifyManagedPrefixList".into();
+    set.group_id = None;
+    set.prefix_list_id = Some("pl-partners".into());
+    set
+}
+
+fn referencing(port: i32, direction: Direction) -> sgguard_core::Reference {
+    sgguard_core::Reference {
+        rule_id: format!("sgr-{port}"),
+        group_id: GROUP.into(),
+        direction,
+        content: tcp(port, port, "pl-partners"),
+    }
+}
+
+#[test]
+fn an_entry_added_to_a_list_is_judged_through_the_rules_that_reference_it() {
+    let policy = Policy {
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let with_refs = |references| {
+        let mut l = list("pl-partners", &["0.0.0.0/0"], false);
+        l.references = Some(references);
+        sgguard_core::PrefixLists::new([l])
+    };
+    let empty = Allowlist::default();
+    let intents = sgguard_core::Intents::default();
+    let decide_with = |lists: &sgguard_core::PrefixLists, allowlist: &Allowlist| {
+        let context = Context {
+            allowlist,
+            now: now(),
+            prefix_lists: lists,
+            intents: &intents,
+            live: true,
+        };
+        decide(
+            &list_set(vec![entry_change("0.0.0.0/0")]),
+            &context,
+            &policy,
+        )
+    };
+    // Through an SSH rule: critical, reverted (the entry removed from the list).
+    let lists = with_refs(vec![
+        referencing(443, Direction::Ingress),
+        referencing(22, Direction::Ingress),
+    ]);
+    let d = decide_with(&lists, &empty);
+    assert_eq!(d.changes[0].risk.level, RiskLevel::Critical, "{d:?}");
+    assert!(
+        d.changes[0].risk.reasons[0].contains("sgr-22"),
+        "{:?}",
+        d.changes[0].risk
+    );
+    assert_eq!(d.changes[0].action, Action::Pending);
+    // Only through an egress rule: flagged, not reverted without --revert-egress.
+    let lists = with_refs(vec![referencing(22, Direction::Egress)]);
+    assert_eq!(
+        decide_with(&lists, &empty).changes[0].action,
+        Action::Flagged
+    );
+    // No rule references the list: it opens nothing.
+    let lists = with_refs(Vec::new());
+    let d = decide_with(&lists, &empty);
+    assert_eq!(d.changes[0].risk.level, RiskLevel::None);
+    assert_eq!(d.outcome, Outcome::Recorded);
+    // Approved through the list as a whole (`prefix_lists`), for the rule that uses it.
+    let mut whole = AllowEntry::new("partners-list", "netops@example.com", "NET-9");
+    whole.prefix_lists = vec!["pl-partners".into()];
+    let lists = with_refs(vec![referencing(22, Direction::Ingress)]);
+    let d = decide_with(&lists, &Allowlist::new(vec![whole]));
+    assert_eq!(d.changes[0].approved_by.as_deref(), Some("partners-list"));
+    assert_eq!(d.outcome, Outcome::Approved);
+    // Offline (references unknown): judged as if the entry opened all traffic.
+    let d = decide(
+        &list_set(vec![entry_change("0.0.0.0/0")]),
+        &Context::offline(&empty, now()),
+        &policy,
+    );
+    assert_eq!(d.changes[0].risk.level, RiskLevel::Critical);
+    assert!(
+        d.changes[0].risk.reasons[0].contains("were not resolved"),
+        "{:?}",
+        d.changes[0].risk
+    );
+}
+
+#[test]
+fn removing_an_entry_opens_nothing_and_a_responders_removal_is_its_own() {
+    let removal = RuleChange {
+        kind: ChangeKind::EntryRemoved,
+        ..entry_change("0.0.0.0/0")
+    };
+    let policy = Policy {
+        self_arns: vec![RESPONDER_ROLE.into()],
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let empty = Allowlist::default();
+    let context = Context::offline(&empty, now());
+    let d = decide(&list_set(vec![removal.clone()]), &context, &policy);
+    assert_eq!(d.outcome, Outcome::Recorded);
+    let mut ours = list_set(vec![removal]);
+    ours.meta.identity = responder();
+    assert_eq!(decide(&ours, &context, &policy).outcome, Outcome::OwnAction);
+    // Adding an entry with the responder's identity is not something it does.
+    let mut adding = list_set(vec![entry_change("0.0.0.0/0")]);
+    adding.meta.identity = responder();
+    let d = decide(&adding, &context, &policy);
+    assert_eq!(d.outcome, Outcome::Pending, "{}", d.reason);
+}
