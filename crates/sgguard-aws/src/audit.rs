@@ -69,6 +69,9 @@ struct EventItem {
     lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_until: Option<i64>,
+    /// Written by a live responder (not `replay` or a dry run).
+    #[serde(default)]
+    live: bool,
 }
 
 /// One rule change, indexed by rule id for its history.
@@ -96,6 +99,9 @@ struct ChangeItem {
     change: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
+    /// Written by a live responder: only such records carry the responder's intents.
+    #[serde(default)]
+    live: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -193,10 +199,11 @@ impl DynamoAuditLog {
             event_time,
             lease_owner: Some(lease.owner.clone()),
             lease_until: Some(lease.until),
+            live: lease.live,
         })
     }
 
-    fn change_items(&self, report: &EventReport) -> Result<Vec<ChangeItem>, Error> {
+    fn change_items(&self, report: &EventReport, live: bool) -> Result<Vec<ChangeItem>, Error> {
         let event_id = report.event_id.clone().unwrap_or_default();
         let event_time = report.event_time.clone().unwrap_or_default();
         report
@@ -222,6 +229,7 @@ impl DynamoAuditLog {
                     approved_by: change.approved_by.clone(),
                     change: to_json("change", change)?,
                     expires_at: self.expires_at(&event_time),
+                    live,
                 })
             })
             .collect()
@@ -273,7 +281,7 @@ impl DynamoAuditLog {
             &self.event_item(report, raw, lease)?,
             Some("attribute_not_exists(pk)"),
         )?;
-        let changes = self.change_items(report)?;
+        let changes = self.change_items(report, lease.live)?;
         let mut items = vec![event];
         let overflow = if changes.len() > MAX_CHANGES_PER_TRANSACTION {
             changes.len() - MAX_CHANGES_PER_TRANSACTION
@@ -332,7 +340,8 @@ impl DynamoAuditLog {
                 what: format!("event {event_id}"),
                 source,
             })?;
-        if !take_over.iter().any(|o| o.as_str() == item.outcome) {
+        let reported_only = lease.live && !item.live;
+        if !reported_only && !take_over.iter().any(|o| o.as_str() == item.outcome) {
             return Ok(Begin::Existing(Box::new(stored)));
         }
         let now = Utc::now().timestamp();
@@ -350,10 +359,12 @@ impl DynamoAuditLog {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(event_id)))
             .key("sk", AttributeValue::S("EVENT".into()))
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .update_expression("SET lease_owner = :owner, lease_until = :until, live = :live")
             .condition_expression(
-                "outcome = :outcome AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
+                "outcome = :outcome AND (attribute_not_exists(lease_until) OR lease_until <= :now) AND (attribute_not_exists(live) OR live = :was_live)",
             )
+            .expression_attribute_values(":live", AttributeValue::Bool(lease.live))
+            .expression_attribute_values(":was_live", AttributeValue::Bool(item.live))
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .expression_attribute_values(":until", AttributeValue::N(lease.until.to_string()))
             .expression_attribute_values(":outcome", AttributeValue::S(item.outcome.clone()))
@@ -361,7 +372,10 @@ impl DynamoAuditLog {
             .send()
             .await;
         match taken {
-            Ok(_) => Ok(Begin::Resumed(Box::new(stored))),
+            Ok(_) => Ok(Begin::Resumed {
+                stored: Box::new(stored),
+                was_live: item.live,
+            }),
             Err(err)
                 if err
                     .as_service_error()
@@ -385,7 +399,8 @@ impl DynamoAuditLog {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(&event_id)))
             .key("sk", AttributeValue::S("EVENT".into()))
-            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, outcome_day = :outcome_day REMOVE lease_owner, lease_until")
+            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, outcome_day = :outcome_day, live = :live REMOVE lease_owner, lease_until")
+            .expression_attribute_values(":live", AttributeValue::Bool(lease.live))
             .condition_expression("attribute_exists(pk) AND lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .expression_attribute_values(":outcome", AttributeValue::S(report.outcome.as_str().into()))
@@ -395,7 +410,7 @@ impl DynamoAuditLog {
             .build()
             .map_err(Error::build)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for change in self.change_items(report)? {
+        for change in self.change_items(report, lease.live)? {
             items.push(self.put(&change, None)?);
         }
         match self.transact("TransactWriteItems", items).await {
@@ -522,9 +537,60 @@ impl DynamoAuditLog {
                         .parse()
                         .unwrap_or(sgguard_core::Outcome::Recorded),
                     change,
+                    live: item.live,
                 })
             })
             .collect()
+    }
+
+    /// The group's events later than `event_time` (the `by-group` index, one Query), as the
+    /// rule changes they recorded.
+    async fn changes_after_inner(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, Error> {
+        // `ts` is `<eventTime>#<eventID>`: everything after every id at `event_time`.
+        let since = format!("{event_time}#\u{10ffff}");
+        let items = self
+            .query_index(
+                "by-group",
+                "group_key",
+                group_id,
+                Some(&since),
+                None,
+                true,
+                None,
+            )
+            .await?;
+        let mut snapshots = Vec::new();
+        for item in items {
+            let item: EventItem =
+                serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| {
+                    Error::Mapping {
+                        what: format!("group {group_id}"),
+                        source,
+                    }
+                })?;
+            let report: EventReport =
+                serde_json::from_str(&item.report).map_err(|source| Error::Json {
+                    what: format!("event {}", item.event_id),
+                    source,
+                })?;
+            for change in report.changes.into_iter().filter(|c| c.rule_id.is_some()) {
+                snapshots.push(RuleSnapshot {
+                    event_id: item.event_id.clone(),
+                    event_time: item.event_time.clone(),
+                    event_name: item.event_name.clone(),
+                    group_id: item.group_id.clone(),
+                    actor: item.actor.clone(),
+                    outcome: report.outcome,
+                    change,
+                    live: item.live,
+                });
+            }
+        }
+        Ok(snapshots)
     }
 
     /// Queries one index over a time range, following pagination up to `limit` items.
@@ -667,6 +733,14 @@ impl AuditLog for DynamoAuditLog {
 
     async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
         Ok(self.rule_history_inner(rule_id).await?)
+    }
+
+    async fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        Ok(self.changes_after_inner(group_id, event_time).await?)
     }
 
     async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {

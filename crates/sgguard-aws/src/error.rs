@@ -39,6 +39,13 @@ pub enum Error {
     ForeignAccount { account: String, home: String },
     #[error("`{0}` is not an AWS account id (12 digits): no member account to act in")]
     InvalidAccount(String),
+    /// EC2 refused a change because the resource changed meanwhile: a retry reads it again.
+    #[error("{what}")]
+    Concurrent {
+        what: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// Another worker took the event over (its lease had expired): its outcome wins.
     #[error("lost the lease on event {event_id}: another worker took it over")]
     LeaseLost { event_id: String },
@@ -138,6 +145,7 @@ impl Error {
                 retryable: true,
                 ..
             } | Self::LeaseLost { .. }
+                | Self::Concurrent { .. }
         )
     }
 }

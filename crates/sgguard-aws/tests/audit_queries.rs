@@ -122,7 +122,7 @@ async fn every_filter_is_a_query_on_its_index_never_a_scan() {
         log.begin(
             &report(&id, &time, account, actor, rule),
             &json!({"eventID": id}),
-            &sgguard_responder::Lease::new(std::time::Duration::from_secs(60)),
+            &sgguard_responder::Lease::new(std::time::Duration::from_secs(60), true),
             &[],
         )
         .await

@@ -102,6 +102,14 @@ impl AuditLog for FlakyAudit {
         self.inner.rule_history(rule_id).await
     }
 
+    async fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        self.inner.changes_after(group_id, event_time).await
+    }
+
     async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
         self.inner.event(event_id).await
     }

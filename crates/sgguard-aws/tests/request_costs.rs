@@ -408,9 +408,11 @@ async fn requests_per_outcome() {
     eprintln!("{}", table(&rows));
 
     let begin = ("DynamoDB:TransactWriteItems", 1);
-    // begin + DescribeSecurityGroupRules (compare before acting) + RevokeSecurityGroupIngress
-    // (by rule id) + DescribeSecurityGroupRules (confirm absent) + complete.
+    // begin + Query (the group's later changes: none) + DescribeSecurityGroupRules (compare
+    // before acting) + RevokeSecurityGroupIngress (by rule id) + DescribeSecurityGroupRules
+    // (confirm absent) + complete, whatever the number of rules.
     let revert = counts(&[
+        ("DynamoDB:Query", 1),
         ("DynamoDB:TransactWriteItems", 2),
         ("EC2:DescribeSecurityGroupRules", 2),
         ("EC2:RevokeSecurityGroupIngress", 1),
@@ -454,6 +456,7 @@ async fn requests_per_outcome() {
             "superseded",
             Outcome::Superseded,
             counts(&[
+                ("DynamoDB:Query", 1),
                 ("DynamoDB:TransactWriteItems", 2),
                 ("EC2:DescribeSecurityGroupRules", 1),
             ]),
@@ -467,6 +470,7 @@ async fn requests_per_outcome() {
             "reverted (rule already gone)",
             Outcome::Reverted,
             counts(&[
+                ("DynamoDB:Query", 1),
                 ("DynamoDB:TransactWriteItems", 2),
                 ("EC2:DescribeSecurityGroupRules", 1),
             ]),

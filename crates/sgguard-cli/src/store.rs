@@ -201,6 +201,16 @@ impl AuditLog for AnyAudit {
             Self::Dynamo(d) => d.rule_history(rule_id).await,
         }
     }
+    async fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.changes_after(group_id, event_time).await,
+            Self::Dynamo(d) => d.changes_after(group_id, event_time).await,
+        }
+    }
     async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
         match self {
             Self::Sqlite(s) => s.event(event_id).await,

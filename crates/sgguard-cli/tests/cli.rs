@@ -305,7 +305,10 @@ fn init_creates_the_store() {
         .arg(format!("sqlite:{}", db.display()))
         .assert()
         .success()
-        .stdout(predicate::str::contains("schema version 2"));
+        .stdout(predicate::str::contains(format!(
+            "schema version {}",
+            sgguard_local::SCHEMA_VERSION
+        )));
     assert!(db.exists());
     // Running it again is harmless.
     sgguard(dir.path())

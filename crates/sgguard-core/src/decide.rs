@@ -222,7 +222,8 @@ fn decide_change(
     else {
         return decision;
     };
-    let approval = if change.kind == ChangeKind::EntryAdded {
+    let revertible_direction = |d: Direction| d.is_ingress() || policy.revert_egress;
+    let (approval, revertible) = if change.kind == ChangeKind::EntryAdded {
         let list_id = set.prefix_list_id.as_deref().unwrap_or_default();
         let judged = judge_entry(set, content, list_id, context, policy);
         decision.risk = judged.risk;
@@ -230,16 +231,18 @@ fn decide_change(
         if decision.risk.level == RiskLevel::None {
             return decision;
         }
-        judged.approval
+        (judged.approval, judged.revertible)
     } else {
         let facts = rule_facts(set, change.direction, content, set.group_id.as_deref());
-        context.allowlist.evaluate(&facts, context.now)
+        (
+            context.allowlist.evaluate(&facts, context.now),
+            revertible_direction(change.direction),
+        )
     };
     match approval {
         Approval::Approved { entry_id } => decision.approved_by = Some(entry_id),
         Approval::NotApproved { closest } => {
             decision.closest_miss = closest;
-            let revertible = decision.change.direction.is_ingress() || policy.revert_egress;
             decision.action = if own {
                 Action::None
             } else if decision.risk.level >= policy.min_risk && revertible {
@@ -276,11 +279,16 @@ struct EntryJudgement {
     risk: Risk,
     direction: Direction,
     approval: Approval,
+    /// Whether removing the entry is the responder's to do.
+    revertible: bool,
 }
 
-/// Approved only if every referencing rule, with the entry as its source, is approved: by
-/// the list as a whole (`prefix_lists`) or by the entry's own network (`cidrs`). The risk
-/// is the worst an unapproved reference opens (the worst overall when all are approved).
+/// An entry is judged through each rule that references the list, with the entry as the
+/// rule's source: approved through the list as a whole (`prefix_lists`) or through the
+/// entry's own network (`cidrs`). The entry is removed when any unapproved reference that
+/// may be reverted (ingress, or egress with `--revert-egress`) is at or above the threshold;
+/// a riskier egress reference cannot hide it. Otherwise the worst unapproved reference is
+/// flagged, and the worst of all is cited when every reference is approved.
 fn judge_entry(
     set: &ChangeSet,
     entry: &RuleContent,
@@ -309,20 +317,52 @@ fn judge_entry(
                 .evaluate(&rule_facts(set, direction, &via_entry, group), context.now),
         }
     };
-    let Some(references) = list.and_then(|l| l.references.as_ref()) else {
-        let (risk, direction) = policy.risk.classify_entry(entry, list_id, list);
-        let all_traffic = RuleContent {
-            protocol: Protocol::All,
-            from_port: None,
-            to_port: None,
-            ..entry.clone()
-        };
+    let all_traffic = RuleContent {
+        protocol: Protocol::All,
+        from_port: None,
+        to_port: None,
+        ..entry.clone()
+    };
+    let references = match list.and_then(|l| l.references.as_ref()) {
+        // Offline: the rules are not known; judged as if the entry opened all traffic.
+        None => {
+            return EntryJudgement {
+                risk: policy.risk.classify_unresolved_entry(entry, list_id),
+                direction: Direction::Unknown,
+                approval: approve(Direction::Ingress, &all_traffic, None),
+                revertible: true,
+            };
+        }
+        Some(references) => references,
+    };
+    if references.is_empty() {
+        // No rule of this account references the list, yet the list may be shared (RAM)
+        // with accounts whose rules do: a risky entry is flagged, never removed blindly.
+        let mut risk = policy.risk.classify_content(&all_traffic);
+        if risk.level < policy.min_risk {
+            return EntryJudgement {
+                risk: Risk {
+                    level: RiskLevel::None,
+                    reasons: vec![format!("no security-group rule references {list_id}")],
+                },
+                direction: Direction::Unknown,
+                approval: Approval::NotApproved { closest: None },
+                revertible: false,
+            };
+        }
+        risk.reasons.insert(
+            0,
+            format!(
+                "no security-group rule in this account references {list_id}, but it may be shared with accounts whose rules do; judged as all traffic, flagged, not removed"
+            ),
+        );
         return EntryJudgement {
             risk,
-            direction,
+            direction: Direction::Unknown,
             approval: approve(Direction::Ingress, &all_traffic, None),
+            revertible: false,
         };
-    };
+    }
     let judged: Vec<EntryJudgement> = references
         .iter()
         .map(|reference| EntryJudgement {
@@ -333,29 +373,32 @@ fn judge_entry(
                 &reference.content,
                 Some(reference.group_id.as_str()),
             ),
+            revertible: reference.direction.is_ingress() || policy.revert_egress,
         })
         .collect();
     let unapproved = |j: &&EntryJudgement| matches!(j.approval, Approval::NotApproved { .. });
+    let actionable = |j: &&EntryJudgement| j.revertible && j.risk.level >= policy.min_risk;
     let key = |j: &&EntryJudgement| (j.risk.level, j.direction.is_ingress());
     let worst = judged
         .iter()
         .filter(unapproved)
+        .filter(actionable)
         .max_by_key(key)
+        .or_else(|| judged.iter().filter(unapproved).max_by_key(key))
         .or_else(|| judged.iter().max_by_key(key));
     match worst {
         Some(worst) => EntryJudgement {
             risk: worst.risk.clone(),
             direction: worst.direction,
             approval: worst.approval.clone(),
+            revertible: worst.revertible,
         },
-        None => {
-            let (risk, direction) = policy.risk.classify_entry(entry, list_id, list);
-            EntryJudgement {
-                risk,
-                direction,
-                approval: Approval::NotApproved { closest: None },
-            }
-        }
+        None => EntryJudgement {
+            risk: Risk::none(),
+            direction: Direction::Unknown,
+            approval: Approval::NotApproved { closest: None },
+            revertible: false,
+        },
     }
 }
 

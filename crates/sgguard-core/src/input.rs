@@ -151,8 +151,16 @@ fn envelope_facts(envelope: &serde_json::Map<String, Value>) -> Option<Envelope>
 /// [`authenticate`] on a payload as it arrived, before it is unwrapped (and without copying
 /// it), so a refused payload can be kept exactly as received.
 pub fn authenticate_payload(payload: &Value) -> Result<(), String> {
-    let envelope = payload.as_object().and_then(envelope_facts);
-    let record = payload.get("detail").unwrap_or(payload);
+    // The same object [`unwrap_envelope`] will hand on: inside an invocation record, its
+    // `requestPayload`, never the outer fields beside it.
+    let inner = match payload.as_object() {
+        Some(map) if map.contains_key("requestContext") => {
+            map.get("requestPayload").unwrap_or(payload)
+        }
+        _ => payload,
+    };
+    let envelope = inner.as_object().and_then(envelope_facts);
+    let record = inner.get("detail").unwrap_or(inner);
     check(envelope.as_ref(), record)
 }
 
@@ -290,6 +298,22 @@ mod tests {
             .unwrap()
             .remove("recipientAccountId");
         assert!(check(filled).unwrap_err().contains("(missing)"));
+    }
+
+    #[test]
+    fn the_object_checked_is_the_object_processed() {
+        // Authentic-looking outer fields around an invocation record that carries a bare
+        // record: what would be processed is the bare record, so it is refused.
+        let mut smuggled = envelope();
+        let bare = smuggled["detail"].clone();
+        smuggled["requestContext"] = json!({});
+        smuggled["requestPayload"] = bare;
+        assert!(
+            authenticate_payload(&smuggled)
+                .unwrap_err()
+                .contains("bare CloudTrail record")
+        );
+        assert!(authenticate(&unwrap_envelope(smuggled)).is_err());
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct PrefixList {
     pub aws_managed: bool,
     /// The version the entries were read at.
     pub version: Option<i64>,
+    /// A modification is in progress: the current version's entries are not final yet.
+    pub busy: bool,
     pub entries: Vec<IpNet>,
     /// The security-group rules that reference the list, when they were looked up (for a
     /// change of the list's entries); `None` when unknown.

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ChangeKind, Direction, PortRange, Protocol, RuleChange, RuleContent, Source};
+use crate::model::{ChangeKind, PortRange, Protocol, RuleChange, RuleContent, Source};
 use crate::prefix_list::{PrefixList, PrefixLists, Reference};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -209,23 +209,9 @@ impl RiskTable {
         }
     }
 
-    /// The risk of an entry added to a prefix list that opens no known rule: without the
-    /// referencing rules (offline), as if it opened all traffic; with none, nothing.
-    pub fn classify_entry(
-        &self,
-        entry: &RuleContent,
-        list_id: &str,
-        list: Option<&PrefixList>,
-    ) -> (Risk, Direction) {
-        if list.is_some_and(|l| l.references.is_some()) {
-            return (
-                Risk {
-                    level: RiskLevel::None,
-                    reasons: vec![format!("no security-group rule references {list_id}")],
-                },
-                Direction::Unknown,
-            );
-        }
+    /// The risk of an entry added to a prefix list whose referencing rules are not known
+    /// (offline): as if it opened all traffic.
+    pub fn classify_unresolved_entry(&self, entry: &RuleContent, list_id: &str) -> Risk {
         let all = RuleContent {
             protocol: Protocol::All,
             from_port: None,
@@ -239,7 +225,7 @@ impl RiskTable {
                 "the rules that reference {list_id} were not resolved; judged as if the entry opened all traffic"
             ),
         );
-        (risk, Direction::Unknown)
+        risk
     }
 
     /// The risk of an entry added to a prefix list, through one rule that references it.

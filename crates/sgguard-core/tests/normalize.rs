@@ -1524,18 +1524,20 @@ fn modify_managed_prefix_list_in_both_forms() {
         "AddEntry": [{"Cidr": "0.0.0.0/0", "Description": "oops"}, {"Cidr": "2001:db8::/32"}],
         "RemoveEntry": {"Cidr": "10.0.0.0/8"}
     }});
-    let response = json!({"ModifyManagedPrefixListResponse": {"prefixList": {"prefixListId": "pl-0123", "version": 5}}});
+    // As AWS answers: the list is being modified, at the version the call started from.
+    let response = json!({"ModifyManagedPrefixListResponse": {"prefixList": {"prefixListId": "pl-0123", "version": 4, "state": "modify-in-progress"}}});
     let plain = json!({
         "prefixListId": "pl-0123", "currentVersion": "4",
         "addEntry": {"items": [{"cidr": "0.0.0.0/0", "description": "oops"}, {"cidr": "2001:db8::/32"}]},
         "removeEntry": {"items": [{"cidr": "10.0.0.0/8"}]}
     });
-    for (request, response, created) in [(wrapped, response, Some(5)), (plain, json!(null), None)] {
+    for (request, response) in [(wrapped, response), (plain, json!(null))] {
         let set = ok(&record("ModifyManagedPrefixList", request, response));
         assert_eq!(set.prefix_list_id.as_deref(), Some("pl-0123"));
         assert_eq!(set.group_id, None);
         assert_eq!(set.group_label(), "pl-0123");
-        assert_eq!(set.prefix_list_versions, (Some(4), created));
+        assert_eq!(set.prefix_list_version, Some(4));
+        assert_eq!(set.restores_version, None);
         let shown: Vec<(ChangeKind, String)> = set
             .changes
             .iter()
@@ -1580,4 +1582,52 @@ fn modify_managed_prefix_list_in_both_forms() {
         classify_record(&record("ModifyManagedPrefixList", json!({}), json!(null))),
         RecordClass::SecurityGroupCall { .. }
     ));
+    // A rename changes no entry.
+    let renamed = ok(&record(
+        "ModifyManagedPrefixList",
+        json!({"ModifyManagedPrefixListRequest": {"PrefixListId": "pl-0123", "PrefixListName": "x"}}),
+        json!(null),
+    ));
+    assert!(renamed.changes.is_empty());
+}
+
+#[test]
+fn restore_managed_prefix_list_version_names_the_versions() {
+    let set = ok(&record(
+        "RestoreManagedPrefixListVersion",
+        json!({"RestoreManagedPrefixListVersionRequest": {"PrefixListId": "pl-0123", "PreviousVersion": 5, "CurrentVersion": 6}}),
+        json!(null),
+    ));
+    assert_eq!(set.prefix_list_id.as_deref(), Some("pl-0123"));
+    assert_eq!(set.prefix_list_version, Some(6));
+    assert_eq!(set.restores_version, Some(5));
+    assert!(set.changes.is_empty(), "the entries are read from EC2");
+    let field = invalid_field(&record(
+        "RestoreManagedPrefixListVersion",
+        json!({"prefixListId": "pl-0123", "currentVersion": 6}),
+        json!(null),
+    ));
+    assert_eq!(field, "requestParameters.PreviousVersion");
+}
+
+#[test]
+fn a_source_group_named_only_by_name_is_accounted_for_by_one_rule() {
+    // Two permissions name their source group by name; the response lists one rule.
+    let request = json!({
+        "groupName": "default",
+        "ipPermissions": {"items": [
+            permission(json!("tcp"), json!(5432), json!(5432), json!({"groups": {"items": [{"groupName": "db-clients"}]}})),
+            permission(json!("tcp"), json!(22), json!(22), json!({"groups": {"items": [{"groupName": "bastions"}]}}))
+        ]}
+    });
+    let response = json!({"_return": true, "securityGroupRuleSet": {"items": [
+        {"securityGroupRuleId": "sgr-0ddd", "groupId": GROUP, "isEgress": false,
+         "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432,
+         "referencedGroupInfo": {"groupId": "sg-0db0", "userId": ACCOUNT}}
+    ]}});
+    let set = ok(&record("AuthorizeSecurityGroupIngress", request, response));
+    assert_eq!(set.changes.len(), 2, "{:?}", set.changes);
+    assert_eq!(set.changes[1].rule_id, None);
+    assert!(set.changes[1].note.is_some());
+    assert_eq!(set.changes[1].content.as_ref().unwrap().from_port, Some(22));
 }

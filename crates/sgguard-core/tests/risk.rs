@@ -360,7 +360,8 @@ fn set_by(identity: Identity, changes: Vec<RuleChange>) -> ChangeSet {
         group_id: Some(GROUP.into()),
         group_name: None,
         prefix_list_id: None,
-        prefix_list_versions: (None, None),
+        prefix_list_version: None,
+        restores_version: None,
         changes,
     }
 }
@@ -1016,6 +1017,7 @@ fn list(id: &str, entries: &[&str], aws: bool) -> sgguard_core::PrefixList {
         }),
         aws_managed: aws,
         version: Some(3),
+        busy: false,
         entries: entries.iter().map(|e| e.parse().unwrap()).collect(),
         references: None,
     }
@@ -1127,11 +1129,39 @@ fn an_entry_added_to_a_list_is_judged_through_the_rules_that_reference_it() {
         decide_with(&lists, &empty).changes[0].action,
         Action::Flagged
     );
-    // No rule references the list: it opens nothing.
+    // A riskier egress reference does not hide an ingress one that must be reverted.
+    let mut all_egress = referencing(0, Direction::Egress);
+    all_egress.content = all("pl-partners");
+    let lists = with_refs(vec![referencing(443, Direction::Ingress), all_egress]);
+    let d = decide_with(&lists, &empty);
+    assert_eq!(d.changes[0].action, Action::Pending, "{d:?}");
+    assert_eq!(d.changes[0].risk.level, RiskLevel::High);
+    assert_eq!(d.changes[0].change.direction, Direction::Ingress);
+    // No rule of this account references the list, but it may be shared: a world entry is
+    // flagged (never removed blindly); a narrow one opens nothing sgguard can see.
     let lists = with_refs(Vec::new());
     let d = decide_with(&lists, &empty);
-    assert_eq!(d.changes[0].risk.level, RiskLevel::None);
-    assert_eq!(d.outcome, Outcome::Recorded);
+    assert_eq!(d.changes[0].risk.level, RiskLevel::Critical);
+    assert_eq!(d.changes[0].action, Action::Flagged);
+    assert!(
+        d.changes[0].risk.reasons[0].contains("may be shared"),
+        "{:?}",
+        d.changes[0].risk
+    );
+    let context = Context {
+        allowlist: &empty,
+        now: now(),
+        prefix_lists: &lists,
+        intents: &intents,
+        live: true,
+    };
+    let narrow = decide(
+        &list_set(vec![entry_change("10.1.0.0/16")]),
+        &context,
+        &policy,
+    );
+    assert_eq!(narrow.changes[0].risk.level, RiskLevel::None);
+    assert_eq!(narrow.outcome, Outcome::Recorded);
     // Approved through the list as a whole (`prefix_lists`), for the rule that uses it.
     let mut whole = AllowEntry::new("partners-list", "netops@example.com", "NET-9");
     whole.prefix_lists = vec!["pl-partners".into()];

@@ -9,4 +9,5 @@ mod store;
 
 pub use error::Error;
 pub use remediate::ReportOnlyRemediator;
+pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 pub use store::SqliteStore;

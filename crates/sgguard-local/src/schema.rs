@@ -91,6 +91,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN lease_owner TEXT;
     ALTER TABLE events ADD COLUMN lease_until INTEGER;
     ",
+    // 3: whether a live responder wrote the record (not `replay` or a dry run).
+    r"
+    ALTER TABLE events ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The schema version this build writes.

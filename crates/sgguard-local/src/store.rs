@@ -152,8 +152,8 @@ impl SqliteStore {
         let inserted = tx.execute(
             "INSERT INTO events (event_id, event_name, event_time, account, region, group_id, group_name, actor, principal,
                                  source_ip, user_agent, outcome, reason, max_risk, recorded_at, report, raw,
-                                 lease_owner, lease_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+                                 lease_owner, lease_until, live)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
              ON CONFLICT (event_id) DO NOTHING",
             params![
                 event_id,
@@ -175,16 +175,19 @@ impl SqliteStore {
                 raw.to_string(),
                 lease.owner,
                 lease.until,
+                lease.live,
             ],
         )?;
         if inserted == 0 {
-            let (text, outcome, until): (String, String, Option<i64>) = tx.query_row(
-                "SELECT report, outcome, lease_until FROM events WHERE event_id = ?1",
-                [&event_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
+            let (text, outcome, until, was_live): (String, String, Option<i64>, bool) = tx
+                .query_row(
+                    "SELECT report, outcome, lease_until, live FROM events WHERE event_id = ?1",
+                    [&event_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                )?;
             let stored: EventReport = serde_json::from_str(&text)?;
-            if !take_over.iter().any(|o| o.as_str() == outcome) {
+            let reported_only = lease.live && !was_live;
+            if !reported_only && !take_over.iter().any(|o| o.as_str() == outcome) {
                 return Ok(Begin::Existing(Box::new(stored)));
             }
             let now = Utc::now().timestamp();
@@ -194,11 +197,14 @@ impl SqliteStore {
                 });
             }
             tx.execute(
-                "UPDATE events SET lease_owner = ?2, lease_until = ?3 WHERE event_id = ?1",
-                params![event_id, lease.owner, lease.until],
+                "UPDATE events SET lease_owner = ?2, lease_until = ?3, live = ?4 WHERE event_id = ?1",
+                params![event_id, lease.owner, lease.until, lease.live],
             )?;
             tx.commit()?;
-            return Ok(Begin::Resumed(Box::new(stored)));
+            return Ok(Begin::Resumed {
+                stored: Box::new(stored),
+                was_live,
+            });
         }
         insert_changes(&tx, report)?;
         tx.commit()?;
@@ -210,7 +216,7 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         let event_id = report.event_id.clone().unwrap_or_default();
         let updated = tx.execute(
-            "UPDATE events SET outcome = ?2, reason = ?3, report = ?4, lease_owner = NULL, lease_until = NULL
+            "UPDATE events SET outcome = ?2, reason = ?3, report = ?4, lease_owner = NULL, lease_until = NULL, live = ?6
              WHERE event_id = ?1 AND lease_owner IS ?5",
             params![
                 event_id,
@@ -218,6 +224,7 @@ impl SqliteStore {
                 report.reason,
                 report.stored_json()?,
                 lease.owner,
+                lease.live,
             ],
         )?;
         if updated == 0 {
@@ -256,27 +263,53 @@ impl SqliteStore {
     }
 
     fn rule_history_sync(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
+        self.snapshots("c.rule_id = ?1", &[&rule_id])
+    }
+
+    fn changes_after_sync(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, Error> {
+        self.snapshots(
+            "c.group_id = ?1 AND c.event_time > ?2 AND c.rule_id IS NOT NULL",
+            &[&group_id, &event_time],
+        )
+    }
+
+    /// Rule changes (with their event) that `condition` selects, oldest first.
+    fn snapshots(
+        &self,
+        condition: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RuleSnapshot>, Error> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare(
-            "SELECT c.event_id, c.event_time, e.event_name, c.group_id, c.actor, e.outcome, c.idx, e.report
+        let mut stmt = conn.prepare(&format!(
+            "SELECT c.event_id, c.event_time, e.event_name, c.group_id, c.actor, e.outcome, c.idx, e.report, e.live
              FROM changes c JOIN events e ON e.event_id = c.event_id
-             WHERE c.rule_id = ?1 ORDER BY c.event_time, c.event_id, c.idx",
-        )?;
-        let rows = stmt.query_map([rule_id], |row| {
+             WHERE {condition} ORDER BY c.event_time, c.event_id, c.idx",
+        ))?;
+        let rows = stmt.query_map(args, |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<String>>(3)?,
-                row.get::<_, Option<String>>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, i64>(6)?,
-                row.get::<_, String>(7)?,
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                ),
+                (
+                    row.get::<_, String>(5)?,
+                    row.get::<_, i64>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, bool>(8)?,
+                ),
             ))
         })?;
         let mut history = Vec::new();
         for row in rows {
-            let (event_id, event_time, event_name, group_id, actor, outcome, idx, report) = row?;
+            let ((event_id, event_time, event_name, group_id, actor), (outcome, idx, report, live)) =
+                row?;
             let report: EventReport = serde_json::from_str(&report)?;
             let Some(change) = usize::try_from(idx)
                 .ok()
@@ -292,6 +325,7 @@ impl SqliteStore {
                 actor,
                 outcome: outcome.parse().unwrap_or(Outcome::Recorded),
                 change,
+                live,
             });
         }
         Ok(history)
@@ -467,6 +501,14 @@ impl AuditLog for SqliteStore {
 
     async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
         Ok(self.rule_history_sync(rule_id)?)
+    }
+
+    async fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        Ok(self.changes_after_sync(group_id, event_time)?)
     }
 
     async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sgguard_core::{
     Action, AllowEntry, ChangeKind, Direction, Outcome, PortRange, Protocol, RiskLevel, SourceKind,
 };
-use sgguard_local::{Error, SqliteStore};
+use sgguard_local::{Error, SCHEMA_VERSION, SqliteStore};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
     Lease, Origin,
@@ -20,6 +20,7 @@ fn lease() -> Lease {
     Lease {
         owner: "store-test".into(),
         until: 4_102_444_800,
+        live: true,
     }
 }
 
@@ -93,12 +94,12 @@ fn allow_change(action: &str, entry_id: &str, detail: &str) -> AllowlistChange {
 }
 
 #[tokio::test]
-async fn schema_is_created_at_version_2_and_reopening_keeps_it() {
+async fn schema_is_created_at_the_current_version_and_reopening_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(store.path(), path.display().to_string());
         let r = report(
             "e-1",
@@ -112,23 +113,23 @@ async fn schema_is_created_at_version_2_and_reopening_keeps_it() {
             Begin::Inserted
         );
     }
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
     // Opening again must not re-run the migration (it would fail on existing tables) and
     // must keep the data.
     for _ in 0..2 {
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let events = store.events().unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event_id.as_deref(), Some("e-1"));
     }
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
 }
 
 #[test]
 fn in_memory_store_is_migrated_too() {
     let store = SqliteStore::open_in_memory().unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert!(store.events().unwrap().is_empty());
     assert!(store.invalid_records().unwrap().is_empty());
     assert!(store.allowlist_changes().unwrap().is_empty());
@@ -151,7 +152,7 @@ fn a_newer_schema_is_refused() {
             supported,
         }) => {
             assert_eq!(found, 7);
-            assert_eq!(supported, 2);
+            assert_eq!(supported, SCHEMA_VERSION);
             assert!(p.contains("future.db"), "{p}");
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),

@@ -26,6 +26,7 @@ pub(crate) fn verify_step(
     step: RemediationStep,
     report: &EventReport,
     observed: &[ObservedRule],
+    later: &std::collections::HashMap<String, String>,
     resumed: bool,
 ) -> Checked {
     let find = |id: &str| observed.iter().find(|r| r.rule_id == id);
@@ -59,10 +60,13 @@ pub(crate) fn verify_step(
                     target: None,
                 };
                 match verify(&expected, find(id)) {
-                    Verdict::Act | Verdict::Done => {
-                        keep_ids.push(id.clone());
-                        keep_changes.push(index);
-                    }
+                    Verdict::Act | Verdict::Done => match later.get(id) {
+                        Some(why) => settled.push(superseded(index, why.clone())),
+                        None => {
+                            keep_ids.push(id.clone());
+                            keep_changes.push(index);
+                        }
+                    },
                     Verdict::Gone => settled.push(gone(index, format!("{id} no longer exists"))),
                     Verdict::Superseded(why) => settled.push(superseded(index, why)),
                 }
@@ -97,7 +101,10 @@ pub(crate) fn verify_step(
                 target: Some(target),
             };
             match verify(&expected, find(rule_id)) {
-                Verdict::Act => (Some(step), settled),
+                Verdict::Act => match later.get(rule_id) {
+                    Some(why) => (None, vec![superseded(index, why.clone())]),
+                    None => (Some(step), settled),
+                },
                 Verdict::Done if resumed => (
                     None,
                     vec![Settled {
@@ -208,6 +215,22 @@ pub(crate) fn present_entries(step: RemediationStep, current: Option<&PrefixList
         ..step
     });
     (run, settled)
+}
+
+/// A step for a group the record names only by name: it cannot be read back from EC2, so
+/// nothing is acted on; the changes are flagged with why.
+pub(crate) fn named_only(step: &RemediationStep, report: &EventReport) -> Vec<Settled> {
+    let name = report.group_name.as_deref().unwrap_or("(unnamed)");
+    step.changes
+        .iter()
+        .map(|&index| Settled {
+            index,
+            action: Action::Flagged,
+            detail: format!(
+                "not reverted: the record names the group only by name ({name}), so its rules cannot be read back to compare; revert by hand"
+            ),
+        })
+        .collect()
 }
 
 /// Every change of a step that could not be checked against EC2: failed, never acted on.

@@ -201,11 +201,17 @@ pub fn restore_targets(
         let Some(rule_id) = &change.rule_id else {
             continue;
         };
-        let history = histories
+        // Only this rule's history in this event's group: a record that claims the rule in
+        // another group says nothing about what it held here.
+        let history: Vec<RuleSnapshot> = histories
             .get(rule_id)
             .map(Vec::as_slice)
-            .unwrap_or_default();
-        let target = match last_accepted(history, &event_id, &event_time, policy.min_risk) {
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| s.group_id.is_some() && s.group_id == report.group_id)
+            .cloned()
+            .collect();
+        let target = match last_accepted(&history, &event_id, &event_time, policy.min_risk) {
             None => RestoreTarget::Revoke(
                 "no earlier accepted content is known, so the rule is revoked".into(),
             ),
@@ -226,7 +232,9 @@ pub fn restore_targets(
     targets
 }
 
-/// `None` when `content` may be restored now; otherwise why not.
+/// `None` when `content` may be restored now; otherwise why not. The restore is judged as
+/// if the caller whose change it undoes had made it: an approval given to someone else
+/// (a break-glass role) is not borrowed by the responder.
 fn judge_now(
     report: &EventReport,
     change: &ChangeReport,
@@ -236,7 +244,16 @@ fn judge_now(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Option<String> {
-    let identity = Identity::from_arn(snapshot.actor.as_deref().unwrap_or_default());
+    let identity = Identity {
+        kind: String::new(),
+        actor: report.actor.clone().unwrap_or_default(),
+        principal: report
+            .principal
+            .clone()
+            .or_else(|| report.actor.clone())
+            .unwrap_or_default(),
+        invoked_by: None,
+    };
     let facts = RuleFacts {
         direction: change.direction,
         content,
@@ -269,7 +286,10 @@ fn judge_now(
                     .iter()
                     .map(|f| format!("{}: {}", f.criterion, f.detail))
                     .collect();
-                format!("entry {entry_id} no longer matches: {}", failed.join("; "))
+                format!(
+                    "entry {entry_id} does not approve it for this caller: {}",
+                    failed.join("; ")
+                )
             }
         },
     })

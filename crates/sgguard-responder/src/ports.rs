@@ -15,9 +15,14 @@ use crate::report::{ChangeReport, EventReport, Origin};
 pub enum Begin {
     /// First delivery: the record is stored, and the caller holds its lease.
     Inserted,
-    /// Seen before with an outcome the caller asked to take over (`pending`: an interrupted
-    /// remediation), and its lease was free: the caller now holds it. Here is what was stored.
-    Resumed(Box<EventReport>),
+    /// Seen before, taken over: its outcome was one the caller asked to take over
+    /// (`pending`: an interrupted remediation), or a run that never acts wrote it and the
+    /// caller acts; its lease was free, and the caller now holds it. Here is what was stored,
+    /// and whether a live run wrote it.
+    Resumed {
+        stored: Box<EventReport>,
+        was_live: bool,
+    },
     /// Seen before with an outcome to take over, but another worker holds the lease until
     /// `until` (RFC 3339): acting now could act twice, so the caller must retry later.
     Busy { until: String },
@@ -33,11 +38,15 @@ pub struct Lease {
     pub owner: String,
     /// Unix seconds after which another worker may take the event over.
     pub until: i64,
+    /// Whether the attempt acts on AWS (a responder with a live remediator) rather than only
+    /// reporting (`replay`, a dry run). Stored with the record: a live attempt takes over a
+    /// record that a reporting run wrote, and only live records carry intents.
+    pub live: bool,
 }
 
 impl Lease {
     /// A lease for a fresh attempt, held for `duration` from now.
-    pub fn new(duration: std::time::Duration) -> Self {
+    pub fn new(duration: std::time::Duration, live: bool) -> Self {
         use std::hash::{BuildHasher, RandomState};
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -50,6 +59,7 @@ impl Lease {
         Self {
             owner: format!("{seed:016x}-{n}"),
             until: now.saturating_add(secs),
+            live,
         }
     }
 }
@@ -76,13 +86,18 @@ pub struct RuleSnapshot {
     pub actor: Option<String>,
     pub outcome: sgguard_core::Outcome,
     pub change: ChangeReport,
+    /// Written by a live responder (not `replay` or a dry run): only such records carry
+    /// intents the responder made.
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// The audit log: one record per CloudTrail event, with its rule changes.
 pub trait AuditLog: Send + Sync {
     /// Stores a new event record, with `lease`, unless its `eventID` is already present
-    /// (conditional write). A stored record whose outcome is one of `take_over` is taken
-    /// over when its lease has expired (conditional update), else reported `Busy`.
+    /// (conditional write). A stored record whose outcome is one of `take_over`, or that a
+    /// reporting run wrote while `lease` is live, is taken over when its lease has expired
+    /// (conditional update), else reported `Busy`.
     fn begin(
         &self,
         report: &EventReport,
@@ -118,6 +133,14 @@ pub trait AuditLog: Send + Sync {
     fn rule_history(
         &self,
         rule_id: &str,
+    ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send;
+
+    /// The recorded changes of one group's rules by events later than `event_time` (RFC 3339,
+    /// as stored), oldest first: one read for a whole event, whatever its rule count.
+    fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
     ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send;
 
     /// One stored event record.
@@ -271,6 +294,13 @@ impl<T: AuditLog> AuditLog for &T {
         rule_id: &str,
     ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
         (**self).rule_history(rule_id)
+    }
+    fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
+        (**self).changes_after(group_id, event_time)
     }
     fn event(
         &self,

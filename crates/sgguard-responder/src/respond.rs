@@ -55,11 +55,18 @@ struct Facts {
 
 /// What claiming the event's record said.
 enum Claim {
-    /// Ours to finish: a first delivery, or a record taken over (interrupted, or a failed
-    /// revert retried on request).
-    Proceed { resumed: Option<Outcome> },
+    /// Ours to finish: a first delivery, or a record taken over.
+    Proceed { resumed: Option<Resumed> },
     /// Already settled: the duplicate's report.
     Settled(Box<EventReport>),
+}
+
+/// A record taken over: interrupted, a failed revert retried on request, or written by a
+/// run that never acts.
+#[derive(Debug, Clone, Copy)]
+struct Resumed {
+    outcome: Outcome,
+    was_live: bool,
 }
 
 impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
@@ -140,12 +147,14 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         let facts = self.gather(&mut set, now).await?;
         let (mut report, steps) = self.judge(&set, &facts, now);
         report.origin = origin.clone();
-        let lease = Lease::new(self.lease);
+        let lease = Lease::new(self.lease, self.remediator.is_live());
         let resumed = match self.claim(&report, record, &lease, &facts, origin).await? {
             Claim::Settled(duplicate) => return Ok(*duplicate),
             Claim::Proceed { resumed } => resumed,
         };
-        let finished = self.finish(&mut report, steps, resumed, &lease).await;
+        let finished = self
+            .finish(&mut report, steps, resumed, &facts, &lease)
+            .await;
         if let Err(err) = &finished {
             // Let the retry take over at once instead of waiting for the lease to expire.
             let event_id = report.event_id.clone().unwrap_or_default();
@@ -162,15 +171,29 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         &self,
         report: &mut EventReport,
         steps: Vec<RemediationStep>,
-        resumed: Option<Outcome>,
+        resumed: Option<Resumed>,
+        facts: &Facts,
         lease: &Lease,
     ) -> Result<(), Error> {
         let acting = report.outcome == Outcome::Pending;
         if acting {
-            self.act(report, steps, resumed.is_some()).await?;
+            // An earlier live attempt may have acted already: what it did is recognised.
+            let earlier_attempt = resumed.is_some_and(|r| r.was_live);
+            self.act(report, steps, earlier_attempt, facts).await?;
         }
         match resumed {
-            Some(Outcome::RevertFailed) => {
+            Some(Resumed {
+                was_live: false, ..
+            }) if lease.live => {
+                report.reason = format!(
+                    "recorded before by a run that never acts (replay or a dry run), handled now: {}",
+                    report.reason
+                );
+            }
+            Some(Resumed {
+                outcome: Outcome::RevertFailed,
+                ..
+            }) => {
                 report.reason = format!("retried after revert_failed: {}", report.reason);
             }
             Some(_) if self.policy.mode == Mode::Audit => {
@@ -222,8 +245,9 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             ..Facts::default()
         };
         self.defer_if_early(set, &facts.histories, now)?;
+        // Only a live responder records intents; a replayed or dry-run record never does.
         for (rule_id, history) in &facts.histories {
-            for snapshot in history {
+            for snapshot in history.iter().filter(|s| s.live) {
                 if let Some(content) = snapshot
                     .change
                     .restore_to
@@ -387,8 +411,9 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         Ok(())
     }
 
-    /// A prefix-list call: the entries it really added and removed, from the list's versions
-    /// in EC2 (the record's own claims matter only offline), and the rules they open.
+    /// A prefix-list call: the list as EC2 holds it now, and the rules that reference it.
+    /// A `ModifyManagedPrefixList` names its entries in its (authentic) request; the entries
+    /// a `RestoreManagedPrefixListVersion` changed are read from the list's two versions.
     async fn read_list_change(
         &self,
         set: &mut ChangeSet,
@@ -396,78 +421,65 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         list_id: &str,
         lists: &mut PrefixLists,
     ) -> Result<(), Error> {
-        let remote = |err: PortError| Error::Remediation(err);
-        let (started, created) = set.prefix_list_versions;
-        let (after, note) = match created.or(started.map(|v| v + 1)) {
-            Some(version) => (
-                self.remediator
-                    .prefix_list(scope, list_id, Some(version))
-                    .await
-                    .map_err(remote)?,
-                None,
-            ),
-            None => (
-                self.remediator
-                    .prefix_list(scope, list_id, None)
-                    .await
-                    .map_err(remote)?,
-                Some(
-                    "the record does not say which version the call created; compared the list's current version with the one before",
-                ),
-            ),
-        };
-        let Some(mut after) = after else {
+        let remote = Error::Remediation;
+        let Some(mut current) = self
+            .remediator
+            .prefix_list(scope, list_id, None)
+            .await
+            .map_err(remote)?
+        else {
             for change in &mut set.changes {
-                change.note = Some(format!(
-                    "{list_id} could not be read at the version this call created; as the record states it"
-                ));
+                change.note = Some(format!("{list_id} no longer exists"));
             }
             return Ok(());
         };
-        let version = after.version.unwrap_or(1);
-        let before = if version > 1 {
-            self.remediator
-                .prefix_list(scope, list_id, Some(version - 1))
-                .await
-                .map_err(remote)?
-                .map(|l| l.entries)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let entry = |net: &ipnet::IpNet, kind| sgguard_core::RuleChange {
-            rule_id: None,
-            direction: Direction::Unknown,
-            kind,
-            content: Some(sgguard_core::RuleContent {
-                protocol: sgguard_core::Protocol::All,
-                from_port: None,
-                to_port: None,
-                source: crate::plan::source_of(*net),
-                description: None,
-            }),
-            note: Some(match note {
-                Some(note) => note.to_owned(),
-                None => format!(
-                    "read from EC2: {list_id} version {} to {version}",
-                    version - 1
+        if let Some(restored) = set.restores_version {
+            let version = |v| async move {
+                self.remediator
+                    .prefix_list(scope, list_id, Some(v))
+                    .await
+                    .map(|l| l.map(|l| l.entries).unwrap_or_default())
+                    .map_err(remote)
+            };
+            let (from, from_note) = match set.prefix_list_version {
+                Some(v) => (version(v).await?, format!("version {v}")),
+                None => (
+                    current.entries.clone(),
+                    "the current version (the record names none)".to_owned(),
                 ),
-            }),
-        };
-        let added = after.entries.iter().filter(|e| !before.contains(e));
-        let removed = before.iter().filter(|e| !after.entries.contains(e));
-        set.changes = added
-            .map(|e| entry(e, ChangeKind::EntryAdded))
-            .chain(removed.map(|e| entry(e, ChangeKind::EntryRemoved)))
-            .collect();
+            };
+            let target = version(restored).await?;
+            let note = format!(
+                "read from EC2: the entries of {list_id} version {restored} restored over {from_note}"
+            );
+            let entry = |net: &ipnet::IpNet, kind| sgguard_core::RuleChange {
+                rule_id: None,
+                direction: Direction::Unknown,
+                kind,
+                content: Some(sgguard_core::RuleContent {
+                    protocol: sgguard_core::Protocol::All,
+                    from_port: None,
+                    to_port: None,
+                    source: crate::plan::source_of(*net),
+                    description: None,
+                }),
+                note: Some(note.clone()),
+            };
+            let added = target.iter().filter(|e| !from.contains(e));
+            let removed = from.iter().filter(|e| !target.contains(e));
+            set.changes = added
+                .map(|e| entry(e, ChangeKind::EntryAdded))
+                .chain(removed.map(|e| entry(e, ChangeKind::EntryRemoved)))
+                .collect();
+        }
         if set.changes.iter().any(|c| c.kind == ChangeKind::EntryAdded) {
-            after.references = self
+            current.references = self
                 .remediator
                 .prefix_list_references(scope, list_id)
                 .await
                 .map_err(remote)?;
         }
-        lists.insert(after);
+        lists.insert(current);
         Ok(())
     }
 
@@ -511,12 +523,13 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         facts: &Facts,
         now: DateTime<Utc>,
     ) -> (EventReport, Vec<RemediationStep>) {
+        let live = self.remediator.is_live();
         let context = Context {
             allowlist: &facts.allowlist,
             now,
             prefix_lists: &facts.prefix_lists,
             intents: &facts.intents,
-            live: self.remediator.is_live(),
+            live,
         };
         let mut decision = decide(set, &context, &self.policy);
         if let Some(err) = &facts.allowlist_error {
@@ -524,6 +537,12 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             hold_back(&mut decision, err);
         }
         let mut report = EventReport::from_decision(set, &decision);
+        if let (Some(restored), false) = (set.restores_version, live) {
+            report.reason = format!(
+                "{} restored version {restored}; which entries that changed is known only from EC2 (offline), so nothing was judged",
+                set.group_label()
+            );
+        }
         let restores = restore_targets(
             &report,
             &facts.histories,
@@ -544,8 +563,8 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 change.remediation = Some(format!("{prefix}{}", step.describe_change(change)));
                 // The intent is recorded before acting, so the responder's own restore,
                 // delivered back as an event, is provably its own.
-                if let (StepKind::Restore { content, .. }, Action::Pending) =
-                    (&step.kind, change.action)
+                if let (StepKind::Restore { content, .. }, Action::Pending, true) =
+                    (&step.kind, change.action, live)
                 {
                     change.restore_to = Some(ContentReport::of(content));
                 }
@@ -582,10 +601,13 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             .map_err(Error::Audit)?;
         match begin {
             Begin::Inserted => Ok(Claim::Proceed { resumed: None }),
-            Begin::Resumed(stored) => {
-                tracing::info!(event_id = ?stored.event_id, outcome = %stored.outcome, "taking over an unfinished event");
+            Begin::Resumed { stored, was_live } => {
+                tracing::info!(event_id = ?stored.event_id, outcome = %stored.outcome, was_live, "taking over an event");
                 Ok(Claim::Proceed {
-                    resumed: Some(stored.outcome),
+                    resumed: Some(Resumed {
+                        outcome: stored.outcome,
+                        was_live,
+                    }),
                 })
             }
             Begin::Busy { until } => Err(Error::Busy {
@@ -603,64 +625,35 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         }
     }
 
-    /// Carries out the pending steps: compare each rule with what EC2 holds now, then act on
-    /// what still matches. A retryable failure leaves the record pending for the retry; a
-    /// permanent one is recorded as `failed` on the changes it concerns.
+    /// Carries out the pending steps: each step's rules are read from EC2 just before it
+    /// runs, and only what still matches the event (and no later recorded change) is acted
+    /// on. A retryable failure leaves the record pending for the retry; a permanent one is
+    /// recorded as `failed` on the changes it concerns. `earlier_attempt`: a live attempt at
+    /// this event may have acted before, so a rule already restored is recognised.
     async fn act(
         &self,
         report: &mut EventReport,
         steps: Vec<RemediationStep>,
-        resumed: bool,
+        earlier_attempt: bool,
+        facts: &Facts,
     ) -> Result<(), Error> {
         let live = self.remediator.is_live();
         let scope = Scope {
             account: report.account.clone().unwrap_or_default(),
             region: report.region.clone().unwrap_or_default(),
         };
-        // A permanent failure to read EC2 fails the steps that needed the read (recorded as
-        // `failed`, never acted on blind); an outage or throttling is retried.
-        let observed = if live {
-            let ids: Vec<String> = steps.iter().flat_map(RemediationStep::rule_ids).collect();
-            if ids.is_empty() {
-                Ok(Vec::new())
-            } else {
-                permanent(self.remediator.describe_rules(&scope, &ids).await)?
-                    .map(Option::unwrap_or_default)
-            }
+        let later = if live {
+            self.later_changes(report, &steps, &facts.histories).await?
         } else {
-            Ok(Vec::new())
+            HashMap::new()
         };
         let mut gone = 0;
         for step in steps {
-            let (run, settled) = if !live {
-                (Some(step), Vec::new())
+            let (run, settled) = if live {
+                self.check(step, report, &scope, &later, earlier_attempt)
+                    .await?
             } else {
-                let checked = match &step.kind {
-                    StepKind::RevokePermissions { .. } => {
-                        let group = match &report.group_id {
-                            Some(group) => {
-                                permanent(self.remediator.describe_group(&scope, group).await)?
-                                    .map(Option::unwrap_or_default)
-                            }
-                            None => Ok(Vec::new()),
-                        };
-                        group.map(|group| act::match_permissions(step.clone(), report, &group))
-                    }
-                    StepKind::RemoveEntries { prefix_list_id, .. } => permanent(
-                        self.remediator
-                            .prefix_list(&scope, prefix_list_id, None)
-                            .await,
-                    )?
-                    .map(|current| act::present_entries(step.clone(), current.as_ref())),
-                    StepKind::RevokeRules { .. } | StepKind::Restore { .. } => observed
-                        .as_ref()
-                        .map(|observed| act::verify_step(step.clone(), report, observed, resumed))
-                        .map_err(|err| PortError::message(error_chain(err))),
-                };
-                match checked {
-                    Ok(checked) => checked,
-                    Err(err) => (None, act::unread(&step, &err)),
-                }
+                (Some(step), Vec::new())
             };
             for Settled {
                 index,
@@ -713,6 +706,107 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         report.outcome = outcome;
         report.reason = reason;
         Ok(())
+    }
+
+    /// Compares one step with what EC2 holds, just before it runs: what is left to do, and
+    /// what the comparison settled. A permanent failure to read fails the step's changes
+    /// (never acted on blind); an outage or throttling is retried.
+    async fn check(
+        &self,
+        step: RemediationStep,
+        report: &EventReport,
+        scope: &Scope,
+        later: &HashMap<String, String>,
+        earlier_attempt: bool,
+    ) -> Result<act::Checked, Error> {
+        let checked = match &step.kind {
+            StepKind::RevokePermissions { .. } => match &report.group_id {
+                Some(group) => permanent(self.remediator.describe_group(scope, group).await)?
+                    .map(Option::unwrap_or_default)
+                    .map(|group| act::match_permissions(step.clone(), report, &group)),
+                // A group named only by name cannot be read back, so nothing is acted on.
+                None => return Ok((None, act::named_only(&step, report))),
+            },
+            StepKind::RemoveEntries { prefix_list_id, .. } => {
+                let current = permanent(
+                    self.remediator
+                        .prefix_list(scope, prefix_list_id, None)
+                        .await,
+                )?;
+                if let Ok(Some(list)) = &current
+                    && list.busy
+                {
+                    return Err(Error::Remediation(PortError::retryable(
+                        format!(
+                            "{prefix_list_id} is being modified; its entries are not final yet"
+                        ),
+                        std::io::Error::other("prefix list modification in progress"),
+                    )));
+                }
+                current.map(|current| act::present_entries(step.clone(), current.as_ref()))
+            }
+            StepKind::RevokeRules { .. } | StepKind::Restore { .. } => permanent(
+                self.remediator
+                    .describe_rules(scope, &step.rule_ids())
+                    .await,
+            )?
+            .map(Option::unwrap_or_default)
+            .map(|observed| {
+                act::verify_step(step.clone(), report, &observed, later, earlier_attempt)
+            }),
+        };
+        Ok(checked.unwrap_or_else(|err| (None, act::unread(&step, &err))))
+    }
+
+    /// For each rule a step would change: a later recorded change of it by another event,
+    /// described. Acting on a late event must not undo a newer change, even one that put
+    /// the same content back. The histories read for modified rules answer for them; the
+    /// rest is one read of the group's later changes.
+    async fn later_changes(
+        &self,
+        report: &EventReport,
+        steps: &[RemediationStep],
+        known: &HashMap<String, Vec<RuleSnapshot>>,
+    ) -> Result<HashMap<String, String>, Error> {
+        let event_id = report.event_id.clone().unwrap_or_default();
+        let event_time = report.event_time.clone().unwrap_or_default();
+        let rule_ids: Vec<String> = steps.iter().flat_map(RemediationStep::rule_ids).collect();
+        let fetched;
+        let snapshots: Vec<&RuleSnapshot> = if rule_ids.iter().all(|id| known.contains_key(id)) {
+            rule_ids.iter().flat_map(|id| &known[id]).collect()
+        } else {
+            fetched = match &report.group_id {
+                Some(group) => self
+                    .audit
+                    .changes_after(group, &event_time)
+                    .await
+                    .map_err(Error::Audit)?,
+                None => Vec::new(),
+            };
+            fetched.iter().collect()
+        };
+        let mut later = HashMap::new();
+        for snapshot in snapshots
+            .into_iter()
+            .filter(|s| s.event_id != event_id && s.event_time > event_time)
+        {
+            let Some(rule_id) = snapshot
+                .change
+                .rule_id
+                .as_ref()
+                .filter(|id| rule_ids.contains(id))
+            else {
+                continue;
+            };
+            later.insert(
+                rule_id.clone(),
+                format!(
+                    "a later change of {rule_id} (event {}, {} at {}) is recorded; it is judged on its own",
+                    snapshot.event_id, snapshot.event_name, snapshot.event_time
+                ),
+            );
+        }
+        Ok(later)
     }
 }
 

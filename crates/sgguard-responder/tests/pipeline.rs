@@ -400,6 +400,14 @@ impl AuditLog for FlakyAudit<'_> {
         self.inner.rule_history(rule_id).await
     }
 
+    async fn changes_after(
+        &self,
+        group_id: &str,
+        event_time: &str,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        self.inner.changes_after(group_id, event_time).await
+    }
+
     async fn event(&self, event_id: &str) -> Result<Option<EventReport>, PortError> {
         self.inner.event(event_id).await
     }
@@ -1951,7 +1959,7 @@ async fn concurrent_deliveries_of_one_event_act_once() {
         outcome: Outcome::Pending,
         ..EventReport::bare(&record, Outcome::Pending, "claimed by worker one")
     };
-    let held = Lease::new(std::time::Duration::from_secs(60));
+    let held = Lease::new(std::time::Duration::from_secs(60), true);
     first_store
         .begin(&pending, &record, &held, &[Outcome::Pending])
         .await

@@ -219,9 +219,10 @@ pub fn modify_prefix_list(
         "CurrentVersion": current_version,
         "AddEntry": entries,
     }});
+    // As AWS answers: the modification is in progress, at the version it started from.
     let response = json!({"ModifyManagedPrefixListResponse": {
         "requestId": format!("req-{event_id}"),
-        "prefixList": {"prefixListId": prefix_list_id, "version": current_version + 1, "state": "modify-in-progress"}
+        "prefixList": {"prefixListId": prefix_list_id, "version": current_version, "state": "modify-in-progress"}
     }});
     record(
         event_id,

@@ -78,7 +78,7 @@ fn report(
 
 /// A lease held for a minute from now.
 fn lease() -> Lease {
-    Lease::new(std::time::Duration::from_secs(60))
+    Lease::new(std::time::Duration::from_secs(60), true)
 }
 
 /// What the pipeline takes over: an interrupted remediation.
@@ -391,6 +391,44 @@ pub async fn audit_log<A: AuditLog>(log: &A) {
     assert_eq!(other[0].change.from_port, Some(80));
     assert!(log.rule_history(&id("sgr-never")).await.unwrap().is_empty());
 
+    // changes_after: the group's rule changes by events strictly later than a time.
+    let mine = |snapshots: Vec<sgguard_responder::RuleSnapshot>| -> Vec<(String, String)> {
+        snapshots
+            .into_iter()
+            .filter(|s| s.event_id.ends_with(&suffix))
+            .map(|s| (s.event_id, s.change.rule_id.unwrap_or_default()))
+            .collect()
+    };
+    let after_add = mine(
+        log.changes_after(GROUP, "2026-11-20T09:00:00Z")
+            .await
+            .unwrap(),
+    );
+    assert!(
+        after_add.contains(&(e_modify.clone(), rule.clone()))
+            && after_add.contains(&(e_remove.clone(), rule.clone())),
+        "{after_add:?}"
+    );
+    assert!(
+        !after_add.iter().any(|(event, _)| *event == e_add),
+        "an event at exactly that time is not later: {after_add:?}"
+    );
+    assert!(
+        mine(
+            log.changes_after(GROUP, "2026-11-20T15:00:00Z")
+                .await
+                .unwrap()
+        )
+        .is_empty(),
+        "nothing after the last change"
+    );
+    assert!(
+        log.changes_after(&id("sg-never"), "2000-01-01T00:00:00Z")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     leases(log, &id).await;
 
     // record_invalid: idempotent on its key, and an invalid record is not an event.
@@ -451,6 +489,7 @@ async fn leases<A: AuditLog>(log: &A, id: &dyn Fn(&str) -> String) {
     let expired = Lease {
         owner: "crashed-worker".into(),
         until: chrono::Utc::now().timestamp() - 1,
+        live: false,
     };
     assert_eq!(
         log.begin(&pending, &raw(&event), &expired, PENDING)
@@ -472,7 +511,10 @@ async fn leases<A: AuditLog>(log: &A, id: &dyn Fn(&str) -> String) {
         .await
         .unwrap()
     {
-        Begin::Resumed(stored) => assert_eq!(*stored, pending, "the stored report comes back"),
+        Begin::Resumed { stored, was_live } => {
+            assert_eq!(*stored, pending, "the stored report comes back");
+            assert!(!was_live, "the crashed worker did not act");
+        }
         other => panic!("an expired lease is taken over: {other:?}"),
     }
     match log
@@ -516,7 +558,7 @@ async fn leases<A: AuditLog>(log: &A, id: &dyn Fn(&str) -> String) {
         )
         .await
         .unwrap(),
-        Begin::Resumed(_)
+        Begin::Resumed { .. }
     ));
     log.complete(&pending, &retry).await.unwrap();
 
@@ -564,7 +606,7 @@ async fn leases<A: AuditLog>(log: &A, id: &dyn Fn(&str) -> String) {
         log.begin(&record, &raw(&early), &second, PENDING)
             .await
             .unwrap(),
-        Begin::Resumed(_)
+        Begin::Resumed { .. }
     ));
     log.complete(&record, &second).await.unwrap();
 }

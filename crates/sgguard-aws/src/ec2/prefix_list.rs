@@ -40,10 +40,11 @@ pub(crate) async fn read(
         return Ok(None);
     };
     let name = list.prefix_list_name().map(str::to_owned);
-    let aws_managed = list.owner_id() == Some("AWS")
-        || name
-            .as_deref()
-            .is_some_and(|n| n.starts_with("com.amazonaws."));
+    // By owner only: anyone can choose a name.
+    let aws_managed = list.owner_id() == Some("AWS");
+    let busy = list
+        .state()
+        .is_some_and(|s| s.as_str().ends_with("in-progress"));
     let version = version.or(list.version());
     let mut entries = Vec::new();
     let mut token = None;
@@ -73,6 +74,7 @@ pub(crate) async fn read(
         name,
         aws_managed,
         version,
+        busy,
         entries,
         references: None,
     }))
@@ -114,14 +116,28 @@ pub(crate) async fn remove_entries(
         .iter()
         .map(|e| RemovePrefixListEntry::builder().cidr(e.to_string()).build())
         .collect();
-    client
+    let modified = client
         .modify_managed_prefix_list()
         .prefix_list_id(id)
         .set_current_version(version)
         .set_remove_entries(Some(removal))
         .send()
         .await
-        .map_err(|e| Error::from_sdk("ModifyManagedPrefixList", e))?;
+        .map_err(|e| Error::from_sdk("ModifyManagedPrefixList", e));
+    if let Err(err) = modified {
+        // Refused because the list moved on (a concurrent change won, or one is still in
+        // progress): a retry reads the list again and removes what is still there.
+        let now = read(client, id, None).await?;
+        let moved = now.as_ref().is_some_and(|l| l.busy || l.version != version);
+        return Err(if moved && !err.is_retryable() {
+            Error::Concurrent {
+                what: format!("{id} changed while its entries were being removed"),
+                source: Box::new(err),
+            }
+        } else {
+            err
+        });
+    }
     // The modification is asynchronous: wait (briefly) until EC2 has applied it.
     let mut after = None;
     for attempt in 0..10_u32 {

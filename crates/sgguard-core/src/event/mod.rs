@@ -13,7 +13,7 @@ pub use normalize::normalize;
 use crate::model::RuleChange;
 
 /// The calls sgguard understands. Everything else is counted and skipped.
-pub const SECURITY_GROUP_CALLS: [&str; 10] = [
+pub const SECURITY_GROUP_CALLS: [&str; 11] = [
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
@@ -23,8 +23,9 @@ pub const SECURITY_GROUP_CALLS: [&str; 10] = [
     "UpdateSecurityGroupRuleDescriptionsEgress",
     "CreateSecurityGroup",
     "DeleteSecurityGroup",
-    // Widens every rule that references the list, without touching a security group.
+    // Widen every rule that references the list, without touching a security group.
     "ModifyManagedPrefixList",
+    "RestoreManagedPrefixListVersion",
 ];
 
 /// Who, when and where: the facts of one call that every audit record carries.
@@ -50,9 +51,12 @@ pub struct ChangeSet {
     pub group_name: Option<String>,
     /// The managed prefix list a `ModifyManagedPrefixList` call changed.
     pub prefix_list_id: Option<String>,
-    /// For a prefix-list call: the version the call started from (`CurrentVersion`) and the
-    /// version it created, where the record says.
-    pub prefix_list_versions: (Option<i64>, Option<i64>),
+    /// For a prefix-list call: the version it started from (`CurrentVersion`), where the
+    /// request says.
+    pub prefix_list_version: Option<i64>,
+    /// For `RestoreManagedPrefixListVersion`: the earlier version whose entries it restored.
+    /// The entries it changed are known only by reading both versions from EC2.
+    pub restores_version: Option<i64>,
     pub changes: Vec<RuleChange>,
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::identity::RawIdentity;
 use super::raw::{
     GroupCall, ModifyRequest, ModifyRuleContent, Permission, PermissionRequest, PrefixListEntry,
-    PrefixListRequest, RuleSetItem, RuleSetResponse,
+    PrefixListRequest, PrefixListRestore, RuleSetItem, RuleSetResponse,
 };
 use super::{ChangeSet, EventMeta};
 use crate::error::Error;
@@ -33,7 +33,8 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
         "UpdateSecurityGroupRuleDescriptionsEgress" => (Direction::Egress, Call::Describe),
         "ModifySecurityGroupRules" => (Direction::Unknown, Call::Modify),
         "CreateSecurityGroup" | "DeleteSecurityGroup" => (Direction::Unknown, Call::Group),
-        "ModifyManagedPrefixList" => return prefix_list_change(meta, request, response),
+        "ModifyManagedPrefixList" => return prefix_list_change(meta, request),
+        "RestoreManagedPrefixListVersion" => return prefix_list_restore(meta, request),
         other => {
             return Err(Error::invalid_event(
                 "eventName",
@@ -93,19 +94,17 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
         group_id,
         group_name,
         prefix_list_id: None,
-        prefix_list_versions: (None, None),
+        prefix_list_version: None,
+        restores_version: None,
         changes,
     })
 }
 
-/// `ModifyManagedPrefixList`: the entries the record says were added and removed. The
-/// responder takes the entries from EC2 itself (the versions before and after) when it
-/// can; the record's own claims matter only offline.
-fn prefix_list_change(
-    meta: EventMeta,
-    request: &Value,
-    response: &Value,
-) -> Result<ChangeSet, Error> {
+/// `ModifyManagedPrefixList`: the entries the request added and removed. The record is
+/// CloudTrail's own (an authentic envelope), so its request says exactly which entries the
+/// call changed; EC2 is read to see which of them the list still holds, and the rules that
+/// reference it. A call that only renames the list changes no entry.
+fn prefix_list_change(meta: EventMeta, request: &Value) -> Result<ChangeSet, Error> {
     let (root, inner) = match request.get("ModifyManagedPrefixListRequest") {
         Some(inner) => ("requestParameters.ModifyManagedPrefixListRequest", inner),
         None => ("requestParameters", request),
@@ -144,24 +143,43 @@ fn prefix_list_change(
         ChangeKind::EntryRemoved,
         "RemoveEntry",
     )?);
-    let created = [
-        "/ModifyManagedPrefixListResponse/prefixList/version",
-        "/prefixList/version",
-        "/PrefixList/Version",
-    ]
-    .iter()
-    .find_map(|pointer| response.pointer(pointer))
-    .and_then(|v| {
-        v.as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    });
     Ok(ChangeSet {
         meta,
         group_id: None,
         group_name: None,
         prefix_list_id: Some(prefix_list_id),
-        prefix_list_versions: (req.current_version, created),
+        prefix_list_version: req.current_version,
+        restores_version: None,
         changes,
+    })
+}
+
+/// `RestoreManagedPrefixListVersion`: the list gets the entries of an earlier version. Which
+/// entries that adds and removes is known only from EC2 (both versions); offline the call
+/// is recorded with no entry changes, and the responder says so.
+fn prefix_list_restore(meta: EventMeta, request: &Value) -> Result<ChangeSet, Error> {
+    let (root, inner) = match request.get("RestoreManagedPrefixListVersionRequest") {
+        Some(inner) => (
+            "requestParameters.RestoreManagedPrefixListVersionRequest",
+            inner,
+        ),
+        None => ("requestParameters", request),
+    };
+    let req: PrefixListRestore = parse_at(inner, root)?;
+    let prefix_list_id = req
+        .prefix_list_id
+        .ok_or_else(|| Error::invalid_event(format!("{root}.PrefixListId"), "missing"))?;
+    let restores = req
+        .previous_version
+        .ok_or_else(|| Error::invalid_event(format!("{root}.PreviousVersion"), "missing"))?;
+    Ok(ChangeSet {
+        meta,
+        group_id: None,
+        group_name: None,
+        prefix_list_id: Some(prefix_list_id),
+        prefix_list_version: req.current_version,
+        restores_version: Some(restores),
+        changes: Vec::new(),
     })
 }
 
@@ -446,9 +464,8 @@ fn authorized(
                 )
             })
             .collect::<Result<_, _>>()?;
-        let unlisted: Vec<RuleChange> = requested_contents(req)?
+        let unlisted: Vec<RuleChange> = unlisted(requested_contents(req)?, &listed)
             .into_iter()
-            .filter(|requested| !is_listed(requested, &listed))
             .map(|content| RuleChange {
                 rule_id: None,
                 direction,
@@ -474,18 +491,38 @@ fn authorized(
 pub const UNLISTED: &str =
     "in the request but not in the response's rule set; matched to EC2's rules by content";
 
-/// Whether the response's rule set lists a rule for `requested`. A source group named only
-/// by name cannot be compared with the ids of the rule set: any referenced group counts.
-fn is_listed(requested: &RuleContent, listed: &[RuleChange]) -> bool {
-    listed
-        .iter()
-        .filter_map(|c| c.content.as_ref())
-        .any(|c| match &requested.source {
-            Source::SecurityGroup { group_id, .. } if !group_id.starts_with("sg-") => {
-                matches!(c.source, Source::SecurityGroup { .. })
+/// The permissions of the request that the response's rule set lists no rule for. Each
+/// listed rule accounts for one permission. A source group named only by name cannot be
+/// compared with the ids of the rule set: it is accounted for by a rule with the same
+/// protocol and ports and a referenced group that no permission by id claimed.
+fn unlisted(requested: Vec<RuleContent>, listed: &[RuleChange]) -> Vec<RuleContent> {
+    let mut free: Vec<&RuleContent> = listed.iter().filter_map(|c| c.content.as_ref()).collect();
+    let by_name = |c: &RuleContent| matches!(&c.source, Source::SecurityGroup { group_id, .. } if !group_id.starts_with("sg-"));
+    let mut missing = Vec::new();
+    let mut named = Vec::new();
+    for content in requested {
+        if by_name(&content) {
+            named.push(content);
+        } else if let Some(at) = free.iter().position(|c| c.same_access(&content)) {
+            free.remove(at);
+        } else {
+            missing.push(content);
+        }
+    }
+    for content in named {
+        let at = free.iter().position(|c| {
+            matches!(c.source, Source::SecurityGroup { .. })
+                && c.protocol == content.protocol
+                && c.canonical_ports() == content.canonical_ports()
+        });
+        match at {
+            Some(at) => {
+                free.remove(at);
             }
-            _ => c.same_access(requested),
-        })
+            None => missing.push(content),
+        }
+    }
+    missing
 }
 
 fn revoked(

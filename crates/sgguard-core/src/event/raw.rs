@@ -282,6 +282,27 @@ pub(crate) struct PrefixListRequest {
     pub remove_entry: Vec<PrefixListEntry>,
 }
 
+/// `requestParameters` of RestoreManagedPrefixListVersion, wrapped or plain.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrefixListRestore {
+    #[serde(alias = "PrefixListId", alias = "prefixListId")]
+    pub prefix_list_id: Option<String>,
+    #[serde(
+        default,
+        alias = "PreviousVersion",
+        alias = "previousVersion",
+        deserialize_with = "version"
+    )]
+    pub previous_version: Option<i64>,
+    #[serde(
+        default,
+        alias = "CurrentVersion",
+        alias = "currentVersion",
+        deserialize_with = "version"
+    )]
+    pub current_version: Option<i64>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct PrefixListEntry {
     #[serde(alias = "Cidr")]

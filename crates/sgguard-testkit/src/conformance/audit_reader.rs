@@ -216,7 +216,7 @@ pub async fn audit_reader<A: AuditLog + AuditReader>(store: &A) {
     e6_report.changes[0].action = Action::Reverted;
     e6_report.changes[0].remediation = Some(format!("restore {r1}: restored; confirmed"));
 
-    let lease = sgguard_responder::Lease::new(std::time::Duration::from_secs(60));
+    let lease = sgguard_responder::Lease::new(std::time::Duration::from_secs(60), true);
     for r in [
         &e4_report,
         &e1_report,
