@@ -1521,6 +1521,9 @@ async fn an_unusable_allowlist_records_and_flags_but_never_reverts() {
 struct World {
     rules: Mutex<std::collections::HashMap<String, ObservedRule>>,
     steps: Mutex<Vec<RemediationStep>>,
+    /// Prefix lists: every version's entries, the current version last.
+    lists: Mutex<std::collections::HashMap<String, Vec<Vec<ipnet::IpNet>>>>,
+    busy: std::sync::atomic::AtomicBool,
 }
 
 impl World {
@@ -1579,9 +1582,71 @@ impl World {
     }
 }
 
+impl World {
+    /// A prefix list whose versions held these entries, oldest first.
+    fn with_list(self, id: &str, versions: &[&[&str]]) -> Self {
+        let versions = versions
+            .iter()
+            .map(|v| v.iter().map(|e| e.parse().unwrap()).collect())
+            .collect();
+        self.lists.lock().unwrap().insert(id.to_owned(), versions);
+        self
+    }
+
+    fn entries(&self, id: &str) -> Vec<String> {
+        self.lists.lock().unwrap()[id]
+            .last()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
 impl Remediator for World {
     fn is_live(&self) -> bool {
         true
+    }
+
+    async fn prefix_list(
+        &self,
+        _: &Scope,
+        prefix_list_id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<sgguard_core::PrefixList>, PortError> {
+        let lists = self.lists.lock().unwrap();
+        let Some(versions) = lists.get(prefix_list_id) else {
+            return Ok(None);
+        };
+        let current = versions.len() as i64;
+        let wanted = version.unwrap_or(current);
+        let entries = usize::try_from(wanted - 1)
+            .ok()
+            .and_then(|i| versions.get(i))
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(sgguard_core::PrefixList {
+            id: prefix_list_id.into(),
+            name: Some("partners".into()),
+            aws_managed: false,
+            version: Some(wanted),
+            busy: self.busy.load(Ordering::SeqCst),
+            entries,
+            references: None,
+        }))
+    }
+
+    async fn prefix_list_references(
+        &self,
+        _: &Scope,
+        prefix_list_id: &str,
+    ) -> Result<Option<Vec<sgguard_core::Reference>>, PortError> {
+        Ok(Some(vec![sgguard_core::Reference {
+            rule_id: "sgr-via-list".into(),
+            group_id: GROUP.into(),
+            direction: Direction::Ingress,
+            content: tcp_from(prefix_list_id, 22),
+        }]))
     }
 
     async fn describe_rules(
@@ -1632,6 +1697,23 @@ impl Remediator for World {
                 }
                 None => StepStatus::AlreadyGone,
             },
+            StepKind::RemoveEntries {
+                prefix_list_id,
+                entries,
+                version,
+            } => {
+                let mut lists = self.lists.lock().unwrap();
+                let versions = lists.get_mut(prefix_list_id).unwrap();
+                assert_eq!(
+                    *version,
+                    Some(versions.len() as i64),
+                    "removal pinned to the current version"
+                );
+                let mut next = versions.last().unwrap().clone();
+                next.retain(|e| !entries.contains(e));
+                versions.push(next);
+                StepStatus::Reverted
+            }
             other => panic!("unexpected step {other:?}"),
         };
         Ok(StepResult {
@@ -1990,4 +2072,234 @@ async fn concurrent_deliveries_of_one_event_act_once() {
             .outcome,
         Outcome::Duplicate
     );
+}
+
+#[tokio::test]
+async fn a_dry_run_or_a_replay_never_keeps_a_live_responder_from_acting() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let record = authorize("e-1", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .build();
+    let world = World::after(&[&record]);
+    // `respond --dry-run --mode enforce`, or a `replay` backfill, records the event first.
+    let dry = Responder::new(
+        &store,
+        allowlist(),
+        ReportOnlyRemediator,
+        policy(Mode::Enforce),
+    )
+    .handle(&record, None)
+    .await
+    .unwrap();
+    assert_eq!(dry.outcome, Outcome::WouldRevert);
+    // The live responder then receives it: it acts, rather than calling it a duplicate.
+    let live = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    let report = live.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    assert!(report.reason.contains("never acts"), "{}", report.reason);
+    assert_eq!(world.content("sgr-1"), None);
+    // And once a live responder settled it, it is a duplicate for everyone.
+    assert_eq!(
+        live.handle(&record, None).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        Responder::new(
+            &store,
+            allowlist(),
+            ReportOnlyRemediator,
+            policy(Mode::Enforce)
+        )
+        .handle(&record, None)
+        .await
+        .unwrap()
+        .outcome,
+        Outcome::Duplicate
+    );
+}
+
+#[tokio::test]
+async fn planted_history_cannot_choose_what_sgguard_restores() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // Only the break-glass role may open SSH to the world.
+    let mut breakglass = AllowEntry::new("breakglass-ssh", "sec@example.com", "SEC-1");
+    breakglass.protocol = Protocol::Tcp;
+    breakglass.ports = PortRange::single(22);
+    breakglass.cidrs = vec![WORLD.parse().unwrap()];
+    breakglass.principals = vec![format!("arn:aws:iam::{ACCOUNT}:role/breakglass")];
+    let allow = || StaticAllowlist::new(vec![breakglass.clone()]);
+    // A forged record, replayed into the shared store: "break-glass authorized sgr-R as
+    // world SSH" (approved), with a planted intent.
+    let forged = authorize("e-forged", "2026-11-20T08:00:00Z")
+        .rule("sgr-r", WORLD, 22)
+        .by(assumed_role("breakglass", "mallory"))
+        .build();
+    let planted = Responder::new(&store, allow(), ReportOnlyRemediator, policy(Mode::Enforce))
+        .handle(&forged, None)
+        .await
+        .unwrap();
+    assert_eq!(planted.outcome, Outcome::Approved);
+    // Mallory really widens sgr-R to world RDP. Restoring "world SSH" would make sgguard open
+    // SSH to the world itself: judged as mallory's change, it is not approved, so sgguard
+    // revokes the rule instead.
+    let widened = modify("e-widen", "2026-11-20T10:00:00Z", "sgr-r", WORLD, 3389);
+    let world = World::after(&[&authorize("e-real", "2026-11-20T07:00:00Z")
+        .rule("sgr-r", "10.0.0.0/8", 22)
+        .build()]);
+    world.set("sgr-r", tcp_from(WORLD, 3389));
+    let report = Responder::new(&store, allow(), &world, policy(Mode::Enforce))
+        .handle(&widened, None)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    let remediation = report.changes[0].remediation.clone().unwrap_or_default();
+    assert!(
+        remediation.contains("does not approve it for this caller"),
+        "{remediation}"
+    );
+    assert_eq!(
+        world.content("sgr-r"),
+        None,
+        "revoked, not opened to the world"
+    );
+    // A replayed record never carries an intent: the responder's identity setting that
+    // content is not its own action.
+    let mut fake_own = modify("e-fake-own", "2026-11-20T11:00:00Z", "sgr-r", WORLD, 22);
+    fake_own["userIdentity"] = assumed_role("sgguard-responder", "sgguard");
+    let world = World::after(&[&authorize("e-real-2", "2026-11-20T07:00:00Z")
+        .rule("sgr-r", WORLD, 22)
+        .build()]);
+    let report = Responder::new(&store, allow(), &world, policy(Mode::Enforce))
+        .handle(&fake_own, None)
+        .await
+        .unwrap();
+    assert_ne!(report.outcome, Outcome::OwnAction, "{}", report.reason);
+}
+
+#[tokio::test]
+async fn a_late_event_does_not_undo_a_later_recorded_change() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let added = authorize("e-add", "2026-11-20T09:00:00Z")
+        .rule("sgr-1", WORLD, 22)
+        .build();
+    // Later, someone narrowed it, then break-glass widened it back to the same content
+    // (approved). EC2 holds exactly what the late Authorize says, yet undoing it would undo
+    // the approved later change.
+    let narrowed = modify("e-narrow", "2026-11-20T09:30:00Z", "sgr-1", OFFICE, 22);
+    let world = World::after(&[&added]);
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    responder.handle(&narrowed, None).await.unwrap();
+    let report = responder.handle(&added, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Superseded, "{}", report.reason);
+    assert!(report.reason.contains("e-narrow"), "{}", report.reason);
+    assert!(world.steps().is_empty());
+    assert!(world.content("sgr-1").is_some());
+}
+
+#[tokio::test]
+async fn a_group_named_only_by_name_is_flagged_never_called_gone() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let mut record = authorize("e-1", "2026-11-20T09:00:00Z")
+        .rule("sgr-x", WORLD, 3389)
+        .without_rule_ids()
+        .build();
+    let request = record["requestParameters"].as_object_mut().unwrap();
+    request.remove("groupId");
+    request.insert("groupName".into(), json!("default"));
+    let world = World::default();
+    let report = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce))
+        .handle(&record, None)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Flagged, "{}", report.reason);
+    let remediation = report.changes[0].remediation.clone().unwrap_or_default();
+    assert!(
+        remediation.contains("only by name") && remediation.contains("revert by hand"),
+        "{remediation}"
+    );
+    assert!(world.steps().is_empty());
+}
+
+fn list_call(event_id: &str, name: &str, request: Value) -> Value {
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": user("mallory"),
+        "eventTime": "2026-11-20T09:00:00Z",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": name,
+        "awsRegion": REGION,
+        "requestParameters": request,
+        "responseElements": null,
+        "eventID": event_id,
+        "recipientAccountId": ACCOUNT,
+    })
+}
+
+#[tokio::test]
+async fn prefix_list_entries_come_from_the_request_and_restores_from_ec2() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let world = World::default().with_list(
+        "pl-p",
+        &[
+            &["10.0.0.0/8"],
+            &["10.0.0.0/8", "10.1.0.0/16"],
+            &["10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0"],
+        ],
+    );
+    let responder = Responder::new(&store, allowlist(), &world, policy(Mode::Enforce));
+    // The call that added 0.0.0.0/0 (version 2 to 3), whatever version its answer names.
+    let added = list_call(
+        "e-add",
+        "ModifyManagedPrefixList",
+        json!({"ModifyManagedPrefixListRequest": {"PrefixListId": "pl-p", "CurrentVersion": 2, "AddEntry": {"Cidr": "0.0.0.0/0"}}}),
+    );
+    let report = responder.handle(&added, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    assert_eq!(report.changes.len(), 1);
+    assert_eq!(report.changes[0].source.as_deref(), Some("0.0.0.0/0"));
+    assert_eq!(world.entries("pl-p"), ["10.0.0.0/8", "10.1.0.0/16"]);
+    // A rename changes no entry: nothing is judged again.
+    let renamed = list_call(
+        "e-rename",
+        "ModifyManagedPrefixList",
+        json!({"ModifyManagedPrefixListRequest": {"PrefixListId": "pl-p", "PrefixListName": "x"}}),
+    );
+    let report = responder.handle(&renamed, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Recorded, "{}", report.reason);
+    // Restoring version 3 (which held 0.0.0.0/0) over version 4 puts the world back in:
+    // read from EC2, judged, and removed again.
+    let restored = list_call(
+        "e-restore",
+        "RestoreManagedPrefixListVersion",
+        json!({"PrefixListId": "pl-p", "PreviousVersion": 3, "CurrentVersion": 4}),
+    );
+    world.lists.lock().unwrap().get_mut("pl-p").unwrap().push(
+        ["10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0"]
+            .iter()
+            .map(|e| e.parse().unwrap())
+            .collect(),
+    );
+    let report = responder.handle(&restored, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Reverted, "{}", report.reason);
+    assert_eq!(report.changes[0].kind, sgguard_core::ChangeKind::EntryAdded);
+    assert!(
+        report.changes[0]
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("version 3 restored over version 4"),
+        "{:?}",
+        report.changes[0]
+    );
+    assert_eq!(world.entries("pl-p"), ["10.0.0.0/8", "10.1.0.0/16"]);
+    // While a modification is in progress the entries are not final: retried, not "gone".
+    world.busy.store(true, Ordering::SeqCst);
+    let again = list_call(
+        "e-add-again",
+        "ModifyManagedPrefixList",
+        json!({"PrefixListId": "pl-p", "CurrentVersion": 6, "AddEntry": [{"Cidr": "0.0.0.0/0"}]}),
+    );
+    let err = responder.handle(&again, None).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("being modified"), "{err}");
 }
