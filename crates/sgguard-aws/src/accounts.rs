@@ -131,7 +131,6 @@ pub fn member_role_arn(account: &str, role_name: &str, region: Option<&str>) -> 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     /// A loaded configuration (it carries the time source the assume-role provider needs);

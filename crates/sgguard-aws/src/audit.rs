@@ -416,7 +416,9 @@ impl DynamoAuditLog {
         match self.transact("TransactWriteItems", items).await {
             Err(err)
                 if err.code() == Some("TransactionCanceledException")
-                    && err.to_string().contains("ConditionalCheckFailed") =>
+                    && err
+                        .service_message()
+                        .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
             {
                 let event_id = report.event_id.clone().unwrap_or_default();
                 match self.event_item_stored(&event_id).await? {
@@ -594,7 +596,10 @@ impl DynamoAuditLog {
     }
 
     /// Queries one index over a time range, following pagination up to `limit` items.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is one field of the record; a builder would only rename them"
+    )]
     async fn query_index(
         &self,
         index: &str,

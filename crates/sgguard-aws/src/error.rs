@@ -2,10 +2,12 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use sgguard_responder::{PortError, error_chain};
 
-/// Failures of the AWS adapters. The SDK error is kept as the source.
+/// Failures of the AWS adapters. The SDK error is kept as the source, and each message adds
+/// only its context, so a chain of causes prints each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{operation} failed: {code}: {message}")]
+    /// `code` and `message` are the service's, also in the source (the SDK error).
+    #[error("{operation} failed")]
     Service {
         operation: &'static str,
         code: String,
@@ -14,13 +16,13 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("item mapping failed for {what}: {source}")]
+    #[error("item mapping failed for {what}")]
     Mapping {
         what: String,
         #[source]
         source: serde_dynamo::Error,
     },
-    #[error("stored JSON is invalid in {what}: {source}")]
+    #[error("stored JSON is invalid in {what}")]
     Json {
         what: String,
         #[source]
@@ -28,7 +30,7 @@ pub enum Error {
     },
     #[error("stored allowlist entry is invalid: {0}")]
     Allowlist(String),
-    #[error("cannot build the {0}")]
+    #[error("cannot build a DynamoDB request")]
     Build(#[source] aws_sdk_dynamodb::error::BuildError),
     #[error("the table is inconsistent: {0}")]
     Inconsistent(String),
@@ -52,7 +54,7 @@ pub enum Error {
     /// An import larger than one transaction failed part-way: the first `written` entries
     /// (whole transactions) are stored, the rest are not.
     #[error(
-        "{source}; {written} of {total} entries were already written (one DynamoDB transaction holds at most {per_transaction}); importing the same file again finishes the job"
+        "{written} of {total} entries were already written (one DynamoDB transaction holds at most {per_transaction}); importing the same file again finishes the job"
     )]
     PartialWrite {
         written: usize,
@@ -131,6 +133,14 @@ impl Error {
         }
     }
 
+    /// The service's own message, for a service error.
+    pub fn service_message(&self) -> Option<&str> {
+        match self {
+            Self::Service { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Service { code, .. } => Some(code),
@@ -152,11 +162,10 @@ impl Error {
 
 impl From<Error> for PortError {
     fn from(err: Error) -> Self {
-        let message = err.to_string();
         if err.is_retryable() {
-            PortError::retryable(message, err)
+            PortError::retryable(err)
         } else {
-            PortError::permanent(message, err)
+            PortError::permanent(err)
         }
     }
 }

@@ -164,7 +164,6 @@ fn expand_document(document: Value, push: &mut impl FnMut(Result<Delivery, Input
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

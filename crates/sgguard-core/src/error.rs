@@ -12,7 +12,7 @@ pub enum Error {
     UnknownShape { message: String },
 
     /// The allowlist TOML is not even well-formed.
-    #[error("allowlist `{file}` is not valid TOML: {source}")]
+    #[error("allowlist `{file}` is not valid TOML")]
     AllowlistSyntax {
         file: String,
         #[source]
@@ -27,7 +27,7 @@ pub enum Error {
     },
 
     /// The allowlist could not be written out as TOML.
-    #[error("allowlist could not be serialized: {source}")]
+    #[error("allowlist could not be serialized")]
     AllowlistExport {
         #[source]
         source: toml::ser::Error,

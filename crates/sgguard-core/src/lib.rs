@@ -16,6 +16,8 @@ pub mod model;
 pub mod own;
 pub mod prefix_list;
 pub mod risk;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod time;
 pub mod verify;
 

@@ -14,11 +14,11 @@ use sgguard_responder::{
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     /// A store or EC2 outage, throttling: the event stays pending and a retry resumes it.
-    #[error("retryable: {0}")]
+    #[error("retryable")]
     Retryable(#[source] sgguard_responder::Error),
     /// Neither processable nor recordable; redelivery will not help.
-    #[error("not retryable: {0}")]
-    NonRetryable(String),
+    #[error("not retryable")]
+    NonRetryable(#[source] sgguard_responder::Error),
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -55,11 +55,11 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     }
     let record = input::unwrap_envelope(payload).record;
     let report = responder.handle(&record, Some(origin)).await.map_err(|e| {
-        tracing::warn!(error = %e, retryable = e.is_retryable(), "event not finished");
+        tracing::warn!(error = %error_chain(&e), retryable = e.is_retryable(), "event not finished");
         if e.is_retryable() {
             HandlerError::Retryable(e)
         } else {
-            HandlerError::NonRetryable(e.to_string())
+            HandlerError::NonRetryable(e)
         }
     })?;
     tracing::info!(event_id = ?report.event_id, outcome = %report.outcome, reason = %report.reason, "event handled");
@@ -98,7 +98,7 @@ async fn keep_invalid<A: AuditLog, L: AllowlistStore, R: Remediator>(
             if e.is_retryable() {
                 HandlerError::Retryable(e)
             } else {
-                HandlerError::NonRetryable(e.to_string())
+                HandlerError::NonRetryable(e)
             }
         })
 }

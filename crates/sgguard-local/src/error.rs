@@ -3,7 +3,7 @@ use sgguard_responder::PortError;
 /// Failures of the embedded store, with the underlying error kept as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot open the audit store `{path}`: {source}")]
+    #[error("cannot open the audit store `{path}`")]
     Open {
         path: String,
         #[source]
@@ -17,17 +17,17 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
-    #[error("cannot migrate the audit store to schema version {version}: {source}")]
+    #[error("cannot migrate the audit store to schema version {version}")]
     Migration {
         version: i64,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("audit store query failed: {0}")]
+    #[error("audit store query failed")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("audit store holds a record that is not valid JSON: {0}")]
+    #[error("audit store holds a record that is not valid JSON")]
     Json(#[from] serde_json::Error),
-    #[error("stored allowlist entry is invalid: {0}")]
+    #[error("stored allowlist entry is invalid")]
     Allowlist(#[from] sgguard_core::Error),
     #[error("audit store lock was poisoned by a panic in another thread")]
     Poisoned,
@@ -45,11 +45,10 @@ impl From<Error> for PortError {
             Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         ) || matches!(err, Error::LeaseLost { .. });
-        let message = err.to_string();
         if retryable {
-            PortError::retryable(message, err)
+            PortError::retryable(err)
         } else {
-            PortError::permanent(message, err)
+            PortError::permanent(err)
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The whole offline pipeline per event: classify, normalize, decide, record in SQLite.
 //! This is what bounds `sgguard replay` throughput on a backfill.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark whose setup fails is a broken benchmark"
+)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};

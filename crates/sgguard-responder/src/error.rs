@@ -1,48 +1,34 @@
 use std::error::Error as StdError;
 
 /// The failure of one port call, as an adapter reports it: whether trying again can help,
-/// a message for people, and the underlying error kept as the source.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+/// and the adapter's own error. It adds no text of its own, so a chain of causes prints each
+/// cause once.
+#[derive(Debug)]
 pub struct PortError {
     retryable: bool,
-    message: String,
-    #[source]
-    source: Option<Box<dyn StdError + Send + Sync>>,
+    inner: Box<dyn StdError + Send + Sync>,
 }
 
 impl PortError {
     /// An outage, throttling or timeout: the same call may succeed later.
-    pub fn retryable(
-        message: impl Into<String>,
-        source: impl Into<Box<dyn StdError + Send + Sync>>,
-    ) -> Self {
+    pub fn retryable(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             retryable: true,
-            message: message.into(),
-            source: Some(source.into()),
+            inner: error.into(),
         }
     }
 
     /// A failure that repeating will not fix (access denied, bad data).
-    pub fn permanent(
-        message: impl Into<String>,
-        source: impl Into<Box<dyn StdError + Send + Sync>>,
-    ) -> Self {
+    pub fn permanent(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             retryable: false,
-            message: message.into(),
-            source: Some(source.into()),
+            inner: error.into(),
         }
     }
 
-    /// A permanent failure with no underlying error.
+    /// A permanent failure told in words, with no underlying error.
     pub fn message(message: impl Into<String>) -> Self {
-        Self {
-            retryable: false,
-            message: message.into(),
-            source: None,
-        }
+        Self::permanent(message.into())
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -50,15 +36,27 @@ impl PortError {
     }
 }
 
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl StdError for PortError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner.source()
+    }
+}
+
 /// What can stop the pipeline from finishing one event. The event is never lost: a
 /// retryable error leaves it to the caller's retry, and the audit log resumes it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("audit log: {0}")]
+    #[error("audit log")]
     Audit(#[source] PortError),
-    #[error("allowlist: {0}")]
+    #[error("allowlist")]
     Allowlist(#[source] PortError),
-    #[error("remediation: {0}")]
+    #[error("remediation")]
     Remediation(#[source] PortError),
     /// Not handled yet on purpose; a later delivery will be (e.g. a modification that
     /// arrived before the record of the rule's creation).
@@ -80,13 +78,18 @@ impl Error {
 }
 
 /// An error and its sources on one line (`outer: cause: root cause`), for messages that
-/// are stored or logged as text and would otherwise lose the cause.
+/// are stored or logged as text and would otherwise lose the cause. A source whose text the
+/// line already ends with (a library that repeats its cause in its own message) is not
+/// printed again.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let part = s.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = s.source();
     }
     text

@@ -12,6 +12,8 @@ mod plan;
 mod ports;
 mod report;
 mod respond;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use cache::{CachedAllowlist, StaticAllowlist};
 pub use error::{Error, PortError, error_chain};

@@ -533,7 +533,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         };
         let mut decision = decide(set, &context, &self.policy);
         if let Some(err) = &facts.allowlist_error {
-            tracing::error!(error = %err, "allowlist unusable; recording without acting");
+            tracing::error!(error = %error_chain(err), "allowlist unusable; recording without acting");
             hold_back(&mut decision, err);
         }
         let mut report = EventReport::from_decision(set, &decision);
@@ -736,12 +736,9 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 if let Ok(Some(list)) = &current
                     && list.busy
                 {
-                    return Err(Error::Remediation(PortError::retryable(
-                        format!(
-                            "{prefix_list_id} is being modified; its entries are not final yet"
-                        ),
-                        std::io::Error::other("prefix list modification in progress"),
-                    )));
+                    return Err(Error::Remediation(PortError::retryable(format!(
+                        "{prefix_list_id} is being modified; its entries are not final yet"
+                    ))));
                 }
                 current.map(|current| act::present_entries(step.clone(), current.as_ref()))
             }
@@ -902,7 +899,8 @@ fn hold_back(decision: &mut sgguard_core::Decision, err: &PortError) {
         decision.outcome = Outcome::Flagged;
     }
     decision.reason = format!(
-        "allowlist unusable ({err}); recorded and flagged, nothing reverted: {}",
+        "allowlist unusable ({}); recorded and flagged, nothing reverted: {}",
+        error_chain(err),
         decision.reason
     );
 }

@@ -1,7 +1,10 @@
 //! The local AWS emulator (moto server) that `scripts/test` starts on 127.0.0.1 and names
 //! in `SGGUARD_TEST_AWS_ENDPOINT`.
 // Test support: an emulator call that fails is a broken test setup, so it panics.
-#![allow(clippy::expect_used)]
+#![expect(
+    clippy::expect_used,
+    reason = "test support: an emulator call that fails is a broken test setup"
+)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -3,7 +3,12 @@
 //! Each suite names its events, rules and entries with a suffix no other run uses, so it can
 //! run repeatedly against one shared store (an on-disk SQLite file, a DynamoDB table) and
 //! only ever looks at what it wrote itself.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a conformance suite asserts: a failed call is a failed clause"
+)]
 
 use serde_json::{Value, json};
 use sgguard_core::{

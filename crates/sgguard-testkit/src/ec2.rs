@@ -1,7 +1,10 @@
 //! EC2 on the local emulator: a fresh VPC to create security groups in, ingress rules
 //! added and read back as EC2 holds them, and builders for the permissions tests add.
 // Test support: an emulator call that fails is a broken test setup, so it panics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test support: an emulator call that fails is a broken test setup"
+)]
 
 use serde_json::Value;
 
@@ -89,11 +92,13 @@ impl Vpc {
     ) -> (Vec<SecurityGroupRule>, Value) {
         let created = self.authorize(group, permissions.clone()).await;
         let record = cloudtrail::authorize(
-            event_id,
+            cloudtrail::Call {
+                event_id,
+                account,
+                region,
+                caller,
+            },
             false,
-            account,
-            region,
-            caller,
             group,
             &permissions,
             &created,

@@ -60,6 +60,19 @@ struct Plan {
 pub struct Counts {
     pub forwarded: AtomicUsize,
     pub faulted: AtomicUsize,
+    /// Requests seen per operation, faulted or not.
+    per_operation: Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Counts {
+    /// How many requests of `operation` the proxy saw.
+    pub fn of(&self, operation: &str) -> usize {
+        self.per_operation
+            .lock()
+            .ok()
+            .and_then(|m| m.get(operation).copied())
+            .unwrap_or(0)
+    }
 }
 
 /// The proxy; dropped, it stops.
@@ -277,6 +290,9 @@ async fn handle(
     let body = body.collect().await?.to_bytes();
     let dynamodb = parts.headers.contains_key("x-amz-target");
     let name = operation(&parts.headers, &body);
+    if let Ok(mut seen) = counts.per_operation.lock() {
+        *seen.entry(name.clone()).or_default() += 1;
+    }
     let n = sequence.fetch_add(1, Ordering::Relaxed);
     if let Some(fault) = choose(&plan, &name, n) {
         counts.faulted.fetch_add(1, Ordering::Relaxed);

@@ -91,7 +91,7 @@ pub(crate) async fn references(client: &Client, id: &str) -> Result<Vec<Referenc
         .filter_map(|r| match observe::observed(r) {
             Ok(rule) => Some(rule),
             Err(err) => {
-                tracing::warn!(error = %err, "skipping a rule that cannot be read");
+                tracing::warn!(error = %sgguard_responder::error_chain(&err), "skipping a rule that cannot be read");
                 None
             }
         })

@@ -148,7 +148,6 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<Exit> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use clap::Parser;

@@ -209,5 +209,4 @@ pub fn render_html(meta: &ReportMeta, events: &[EventReport]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;

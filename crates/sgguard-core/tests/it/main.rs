@@ -1,0 +1,14 @@
+//! The core's integration tests, one binary: every CloudTrail shape normalized, the risk
+//! table and the decision, properties, the project's examples and the published corpus.
+//! (`#[cfg(test)]` on each module lets the tests unwrap: see `clippy.toml`.)
+
+#[cfg(test)]
+mod corpus;
+#[cfg(test)]
+mod examples;
+#[cfg(test)]
+mod normalize;
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod risk;
