@@ -390,10 +390,10 @@ fn environment_is_exactly_what_the_lambda_reads() {
         .keys()
         .map(|k| str_of(k, "variable name"))
         .collect();
-    let read: BTreeSet<&str> = sgguard_lambda::ENV_VARS.iter().copied().collect();
+    let read: BTreeSet<&str> = sgguard_lambda::env_vars().into_iter().collect();
     assert_eq!(
         set, read,
-        "template variables differ from sgguard_lambda::ENV_VARS"
+        "template variables differ from sgguard_lambda::env_vars()"
     );
 
     // The function's own role is always a self ARN, with or without SelfArns.

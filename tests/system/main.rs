@@ -13,4 +13,6 @@ mod member_accounts;
 #[cfg(test)]
 mod respond;
 #[cfg(test)]
+mod settings;
+#[cfg(test)]
 mod support;

@@ -141,7 +141,7 @@ pub fn built(name: &str) -> std::path::PathBuf {
     let path = profile.join(name);
     assert!(
         path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` first (scripts/test does)",
+        "{} is not built: run `cargo build --workspace --all-targets` first (scripts/test does)",
         path.display()
     );
     path

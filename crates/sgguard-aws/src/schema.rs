@@ -98,8 +98,8 @@ pub struct TableNames {
 impl Default for TableNames {
     fn default() -> Self {
         Self {
-            audit: "sgguard-audit".into(),
-            allowlist: "sgguard-allowlist".into(),
+            audit: sgguard_responder::settings::AUDIT_TABLE.default.into(),
+            allowlist: sgguard_responder::settings::ALLOWLIST_TABLE.default.into(),
         }
     }
 }

@@ -14,11 +14,12 @@ use clap::{Parser, Subcommand};
 
 pub use commands::allow::{AllowArgs, AllowCommand};
 pub use commands::audit::{AuditArgs, AuditCommand, AuditFormat, AuditKind, audit};
+pub use commands::config::{ConfigArgs, ConfigFormat};
 pub use commands::pipeline::PipelineRun;
 pub use commands::replay::{ReplayArgs, replay};
 pub use commands::report::{ReportArgs, ReportRun};
 pub use commands::respond::{RespondArgs, respond};
-pub use commands::{PolicyArgs, init::InitArgs};
+pub use commands::{GraceArgs, PolicyArgs, init::InitArgs};
 
 /// Exit statuses, stable for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +30,9 @@ pub enum Exit {
     Failure = 1,
     /// `allow check` found a rule that no entry approves.
     Unapproved = 2,
-    /// The command finished, but some input records were invalid (see the `invalid` lines).
-    InvalidInput = 3,
+    /// The command finished, but some input records were invalid (see the `invalid` lines),
+    /// or a revert failed (`revert_failed`).
+    Incomplete = 3,
 }
 
 impl From<Exit> for ExitCode {
@@ -83,6 +85,8 @@ pub enum Command {
     /// Write a self-contained HTML report of a time window: outcomes, a timeline, top actors
     /// and groups, the riskiest open findings and every revert.
     Report(ReportArgs),
+    /// Print the settings `respond` would run with, read as the Lambda reads its environment.
+    Config(Box<ConfigArgs>),
 }
 
 /// Runs one parsed command line.
@@ -108,6 +112,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             audit(&args, &mut stdout).await
         }
         Command::Report(args) => commands::report::run(&args).await,
+        Command::Config(args) => {
+            let mut stdout = std::io::stdout().lock();
+            commands::config::config(&args, &mut stdout)?;
+            Ok(Exit::Success)
+        }
     }
 }
 

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
         // `sgguard audit | head`: the reader has what it wanted.
         Err(err) if sgguard_cli::is_broken_pipe(&err) => Exit::Success.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", sgguard_responder::error_chain(err.as_ref()));
             Exit::Failure.into()
         }
     }

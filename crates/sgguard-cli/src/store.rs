@@ -11,10 +11,12 @@ use clap::Args;
 use serde_json::Value;
 use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, Ec2Remediator, TableNames};
 use sgguard_core::{AllowEntry, ObservedRule, Outcome, PrefixList, Reference};
-use sgguard_local::{ReportOnlyRemediator, SqliteStore};
+use sgguard_local::SqliteStore;
+use sgguard_responder::settings::{self, Retention};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, EventReport, InvalidRecord, Lease, PortError,
-    RemediationStep, Remediator, RuleSnapshot, Scope, StaticAllowlist, StepResult,
+    RemediationStep, Remediator, ReportOnlyRemediator, RuleSnapshot, Scope, StaticAllowlist,
+    StepResult,
 };
 
 /// `sqlite:PATH` (the default, `sqlite:sgguard.db`) or `dynamodb`.
@@ -63,16 +65,33 @@ pub struct StoreArgs {
     pub store: StoreSpec,
 
     /// DynamoDB audit table.
-    #[arg(long, default_value = "sgguard-audit", env = "SGGUARD_AUDIT_TABLE")]
+    #[arg(
+        long,
+        env = settings::AUDIT_TABLE.name,
+        default_value = settings::AUDIT_TABLE.default,
+        value_parser = settings::parser(settings::AUDIT_TABLE, settings::table_name)
+    )]
     pub audit_table: String,
 
     /// DynamoDB allowlist table.
     #[arg(
         long,
-        default_value = "sgguard-allowlist",
-        env = "SGGUARD_ALLOWLIST_TABLE"
+        env = settings::ALLOWLIST_TABLE.name,
+        default_value = settings::ALLOWLIST_TABLE.default,
+        value_parser = settings::parser(settings::ALLOWLIST_TABLE, settings::table_name)
     )]
     pub allowlist_table: String,
+
+    /// DynamoDB: the audit items this command writes expire after this many days, as the
+    /// Lambda's do (0 keeps them forever).
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = settings::RETENTION_DAYS.name,
+        default_value = settings::RETENTION_DAYS.default,
+        value_parser = settings::parser(settings::RETENTION_DAYS, Retention::from_str)
+    )]
+    pub retention_days: Retention,
 
     /// AWS endpoint, e.g. a local emulator.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -90,6 +109,7 @@ impl Default for StoreArgs {
             store: StoreSpec::default(),
             audit_table: TableNames::default().audit,
             allowlist_table: TableNames::default().allowlist,
+            retention_days: Retention::Forever,
             endpoint_url: None,
             region: None,
         }
@@ -136,7 +156,10 @@ impl StoreArgs {
                 }
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
                 Ok(Stores {
-                    audit: AnyAudit::Dynamo(DynamoAuditLog::new(client.clone(), &self.audit_table)),
+                    audit: AnyAudit::Dynamo(
+                        DynamoAuditLog::new(client.clone(), &self.audit_table)
+                            .with_retention_days(self.retention_days.days()),
+                    ),
                     allowlist: AnyAllowlist::Dynamo(DynamoAllowlist::new(
                         client,
                         &self.allowlist_table,

@@ -152,6 +152,39 @@ pub const BORROWED_IDENTITY: &str =
     "made with the responder's own identity, which never adds rules";
 
 /// Decides what one successful call means and what to do about it.
+///
+/// Pure: the allowlist, the clock and whatever was read from AWS come in through the
+/// [`Context`]. Under `enforce` an unapproved rule at or above `min_risk` is `pending`: the
+/// responder verifies it against EC2, reverts it and records what happened.
+///
+/// ```
+/// use sgguard_core::testing::Authorize;
+/// use sgguard_core::{Action, AllowEntry, Allowlist, Context, Mode, Outcome, Policy};
+/// use sgguard_core::{PortRange, Protocol, RiskLevel, decide, normalize};
+///
+/// let record = Authorize::new("e-1", "sg-0a1b2c3d4e5f60718")
+///     .tcp("sgr-0aaaaaaaaaaaaaaa1", 22, "0.0.0.0/0")
+///     .tcp("sgr-0aaaaaaaaaaaaaaa2", 443, "203.0.113.0/24")
+///     .build();
+/// let set = normalize(&record)?;
+/// let office = AllowEntry {
+///     protocol: Protocol::Tcp,
+///     ports: PortRange::single(443),
+///     cidrs: vec!["203.0.113.0/24".parse().unwrap()],
+///     ..AllowEntry::new("office-https", "netops@example.com", "NET-123")
+/// };
+/// let allowlist = Allowlist::new(vec![office]);
+/// let now = "2026-11-20T09:00:05Z".parse().unwrap();
+/// let policy = Policy { mode: Mode::Enforce, ..Policy::default() };
+///
+/// let decision = decide(&set, &Context::offline(&allowlist, now), &policy);
+/// assert_eq!(decision.outcome, Outcome::Pending);
+/// let [ssh, https] = decision.changes.as_slice() else { panic!("two rules") };
+/// assert_eq!((ssh.risk.level, ssh.action), (RiskLevel::Critical, Action::Pending));
+/// assert_eq!(https.approved_by.as_deref(), Some("office-https"));
+/// assert_eq!(https.action, Action::None);
+/// # Ok::<(), sgguard_core::Error>(())
+/// ```
 pub fn decide(set: &ChangeSet, context: &Context<'_>, policy: &Policy) -> Decision {
     let authorship = own::authorship(
         set,

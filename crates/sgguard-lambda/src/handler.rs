@@ -123,3 +123,36 @@ impl<'de> Deserialize<'de> for Skipped {
         serde::de::IgnoredAny::deserialize(d).map(|_| Skipped)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sgguard_responder::PortError;
+
+    use super::*;
+
+    #[test]
+    fn the_error_message_names_each_cause_once() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused",
+        );
+        let err = HandlerError::Retryable(sgguard_responder::Error::Audit(PortError::retryable(
+            refused,
+        )));
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "Retryable");
+        assert_eq!(
+            diagnostic.error_message,
+            "retryable: audit log: tcp connect error: Connection refused"
+        );
+        let setting = sgguard_responder::Error::Setting {
+            name: "SGGUARD_MODE",
+            message: "`x` is not a mode (audit, enforce)".into(),
+        };
+        let diagnostic = Diagnostic::from(HandlerError::NonRetryable(setting));
+        assert_eq!(
+            diagnostic.error_message,
+            "not retryable: environment variable `SGGUARD_MODE`: `x` is not a mode (audit, enforce)"
+        );
+    }
+}

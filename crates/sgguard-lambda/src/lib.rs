@@ -4,5 +4,5 @@
 mod config;
 pub mod handler;
 
-pub use config::{Config, ConfigError, ENV_VARS, sdk_timeouts};
+pub use config::{Config, env_vars, sdk_timeouts};
 pub use handler::HandlerError;

@@ -1,3 +1,5 @@
+use std::fmt;
+
 use sgguard_responder::PortError;
 
 /// Failures of the embedded store, with the underlying error kept as the source.
@@ -7,8 +9,10 @@ pub enum Error {
     Open {
         path: String,
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
+    #[error("cannot open the audit store `{path}`: the directory `{directory}` does not exist")]
+    NoDirectory { path: String, directory: String },
     #[error(
         "audit store `{path}` has schema version {found}, newer than this sgguard understands ({supported}); upgrade sgguard"
     )]
@@ -21,10 +25,10 @@ pub enum Error {
     Migration {
         version: i64,
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     #[error("audit store query failed")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] SqliteError),
     #[error("audit store holds a record that is not valid JSON")]
     Json(#[from] serde_json::Error),
     #[error("stored allowlist entry is invalid")]
@@ -42,13 +46,42 @@ impl From<Error> for PortError {
     fn from(err: Error) -> Self {
         let retryable = matches!(
             &err,
-            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            Error::Sqlite(SqliteError(rusqlite::Error::SqliteFailure(e, _)))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         ) || matches!(err, Error::LeaseLost { .. });
         if retryable {
             PortError::retryable(err)
         } else {
             PortError::permanent(err)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Sqlite(SqliteError(err))
+    }
+}
+
+/// A SQLite error as one cause. rusqlite puts SQLite's message in its own text and then
+/// gives the bare error code as the source, which would print the message twice.
+#[derive(Debug)]
+pub struct SqliteError(pub rusqlite::Error);
+
+impl fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(_, Some(message)) => f.write_str(message),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SqliteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(..) => None,
+            other => other.source(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::Error;
+use crate::error::{Error, SqliteError};
 
 const MIGRATIONS: &[&str] = &[
     // 1: events, rule changes, invalid records, allowlist and its change log.
@@ -114,15 +114,23 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), Error> {
         .zip(MIGRATIONS.iter())
         .skip(usize::try_from(found).unwrap_or(0))
     {
-        let tx = conn
-            .transaction()
-            .map_err(|source| Error::Migration { version, source })?;
-        tx.execute_batch(sql)
-            .map_err(|source| Error::Migration { version, source })?;
+        let tx = conn.transaction().map_err(|source| Error::Migration {
+            version,
+            source: SqliteError(source),
+        })?;
+        tx.execute_batch(sql).map_err(|source| Error::Migration {
+            version,
+            source: SqliteError(source),
+        })?;
         tx.pragma_update(None, "user_version", version)
-            .map_err(|source| Error::Migration { version, source })?;
-        tx.commit()
-            .map_err(|source| Error::Migration { version, source })?;
+            .map_err(|source| Error::Migration {
+                version,
+                source: SqliteError(source),
+            })?;
+        tx.commit().map_err(|source| Error::Migration {
+            version,
+            source: SqliteError(source),
+        })?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use sgguard_responder::{
     Lease, PortError, RuleSnapshot,
 };
 
-use crate::error::Error;
+use crate::error::{Error, SqliteError};
 use crate::schema;
 
 /// The embedded audit log and allowlist. Cheap to share: one connection behind a mutex,
@@ -27,30 +27,49 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating as needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let label = path.as_ref().display().to_string();
-        let conn = Connection::open(path.as_ref()).map_err(|source| Error::Open {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let missing = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty() && !dir.is_dir());
+        if let Some(directory) = missing {
+            return Err(Error::NoDirectory {
+                path: label,
+                directory: directory.display().to_string(),
+            });
+        }
+        let opened = Connection::open(path).and_then(|conn| Self::configure(conn, &label));
+        let conn = opened.map_err(|source| Error::Open {
             path: label.clone(),
-            source,
+            source: SqliteError(source),
         })?;
         Self::init(conn, label)
     }
 
     /// A private store that lives as long as the value (tests, what-if runs).
     pub fn open_in_memory() -> Result<Self, Error> {
-        let conn = Connection::open_in_memory().map_err(|source| Error::Open {
-            path: ":memory:".into(),
-            source,
+        let label = ":memory:";
+        let opened = Connection::open_in_memory().and_then(|conn| Self::configure(conn, label));
+        let conn = opened.map_err(|source| Error::Open {
+            path: label.into(),
+            source: SqliteError(source),
         })?;
-        Self::init(conn, ":memory:".into())
+        Self::init(conn, label.into())
     }
 
-    fn init(mut conn: Connection, path: String) -> Result<Self, Error> {
+    /// The connection's settings; the first statements, so a file that is not a database
+    /// fails here, as a store that cannot be opened.
+    fn configure(conn: Connection, path: &str) -> rusqlite::Result<Connection> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", true)?;
         if path != ":memory:" {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
+        Ok(conn)
+    }
+
+    fn init(mut conn: Connection, path: String) -> Result<Self, Error> {
         schema::migrate(&mut conn, &path)?;
         Ok(Self {
             conn: Mutex::new(conn),

@@ -6,28 +6,18 @@
 )]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sgguard_core::Policy;
-use sgguard_local::{ReportOnlyRemediator, SqliteStore};
+use sgguard_core::testing::Authorize;
+use sgguard_local::SqliteStore;
+use sgguard_responder::ReportOnlyRemediator;
 use sgguard_responder::{Responder, StaticAllowlist};
 
+/// A one-rule AuthorizeSecurityGroupIngress: tcp 22 from the world.
 fn event(n: usize) -> Value {
-    json!({
-        "eventID": format!("bench-{n}"),
-        "eventName": "AuthorizeSecurityGroupIngress",
-        "eventSource": "ec2.amazonaws.com",
-        "eventTime": "2026-11-20T09:15:02Z",
-        "awsRegion": "eu-west-1",
-        "recipientAccountId": "111122223333",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
-        "requestParameters": {"groupId": "sg-0a1b2c3d4e5f60718", "ipPermissions": {"items": [
-            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
-        ]}},
-        "responseElements": {"_return": true, "securityGroupRuleSet": {"items": [
-            {"securityGroupRuleId": format!("sgr-{n:017x}"), "groupId": "sg-0a1b2c3d4e5f60718", "isEgress": false,
-             "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}
-        ]}}
-    })
+    Authorize::new(&format!("bench-{n}"), "sg-0a1b2c3d4e5f60718")
+        .tcp(&format!("sgr-{n:017x}"), 22, "0.0.0.0/0")
+        .build()
 }
 
 fn pipeline(c: &mut Criterion) {

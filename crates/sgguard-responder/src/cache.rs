@@ -1,5 +1,5 @@
-//! Allowlist sources for the pipeline: a TTL cache over a store (the Lambda reads its
-//! table at most once per `SGGUARD_ALLOWLIST_CACHE_SECS`), and a fixed list for what-if runs.
+//! A TTL cache over an allowlist store: the Lambda reads its table at most once per
+//! `SGGUARD_ALLOWLIST_CACHE_SECS`.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -72,41 +72,5 @@ impl<S: AllowlistStore> AllowlistStore for CachedAllowlist<S> {
     ) -> Result<(), PortError> {
         self.store(None);
         self.inner.put_many(entries, changes).await
-    }
-}
-
-/// A fixed allowlist, e.g. loaded from a TOML file for `replay --allowlist`. Read-only.
-#[derive(Debug, Clone, Default)]
-pub struct StaticAllowlist {
-    entries: Vec<AllowEntry>,
-}
-
-impl StaticAllowlist {
-    pub fn new(entries: Vec<AllowEntry>) -> Self {
-        Self { entries }
-    }
-}
-
-impl AllowlistStore for StaticAllowlist {
-    async fn entries(&self) -> Result<Vec<AllowEntry>, PortError> {
-        Ok(self.entries.clone())
-    }
-
-    async fn put(&self, _: &AllowEntry, _: &AllowlistChange) -> Result<(), PortError> {
-        Err(PortError::message(
-            "a file allowlist is read-only; edit the file instead",
-        ))
-    }
-
-    async fn remove(&self, _: &str, _: &AllowlistChange) -> Result<bool, PortError> {
-        Err(PortError::message(
-            "a file allowlist is read-only; edit the file instead",
-        ))
-    }
-
-    async fn put_many(&self, _: &[AllowEntry], _: &[AllowlistChange]) -> Result<(), PortError> {
-        Err(PortError::message(
-            "a file allowlist is read-only; edit the file instead",
-        ))
     }
 }

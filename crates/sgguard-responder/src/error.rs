@@ -65,6 +65,9 @@ pub enum Error {
     /// Another worker holds the event's lease: acting now could act twice.
     #[error("event {event_id} is being handled by another worker (lease until {until})")]
     Busy { event_id: String, until: String },
+    /// A setting (`SGGUARD_*`) with a value that means nothing.
+    #[error("environment variable `{name}`: {message}")]
+    Setting { name: &'static str, message: String },
 }
 
 impl Error {
@@ -73,6 +76,7 @@ impl Error {
         match self {
             Self::Audit(e) | Self::Allowlist(e) | Self::Remediation(e) => e.is_retryable(),
             Self::Deferred(_) | Self::Busy { .. } => true,
+            Self::Setting { .. } => false,
         }
     }
 }

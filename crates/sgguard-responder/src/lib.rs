@@ -8,15 +8,18 @@
 mod act;
 mod cache;
 mod error;
+mod offline;
 mod plan;
 mod ports;
 mod report;
 mod respond;
+pub mod settings;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use cache::{CachedAllowlist, StaticAllowlist};
+pub use cache::CachedAllowlist;
 pub use error::{Error, PortError, error_chain};
+pub use offline::{ReportOnlyRemediator, StaticAllowlist};
 pub use plan::{
     RemediationStep, RestoreTarget, StepKind, StepResult, StepStatus, last_accepted_content, plan,
     restore_targets,
@@ -27,3 +30,4 @@ pub use ports::{
 };
 pub use report::{ChangeReport, ContentReport, EventReport, Origin};
 pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, invalid_report};
+pub use settings::Settings;

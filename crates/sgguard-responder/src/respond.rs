@@ -115,6 +115,38 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
     /// Handles one CloudTrail record. `Err` only when the event must be delivered again
     /// (`is_retryable`: a port failed, another worker holds it, or it is deferred) or could
     /// not even be kept as invalid.
+    ///
+    /// The steps: classify and normalize the record, gather what the decision needs (the
+    /// allowlist, the rule's history, EC2's state when acting), judge, claim the event in
+    /// the audit log (a second delivery gets back what was stored), act and confirm, and
+    /// record the outcome.
+    ///
+    /// ```
+    /// use sgguard_core::testing::Authorize;
+    /// use sgguard_core::{Mode, Outcome, Policy};
+    /// use sgguard_local::SqliteStore;
+    /// use sgguard_responder::{ReportOnlyRemediator, Responder, StaticAllowlist};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let audit = SqliteStore::open_in_memory()?;
+    /// let policy = Policy { mode: Mode::Enforce, ..Policy::default() };
+    /// let responder =
+    ///     Responder::new(&audit, StaticAllowlist::default(), ReportOnlyRemediator, policy);
+    /// let record = Authorize::new("e-1", "sg-0a1b2c3d4e5f60718")
+    ///     .tcp("sgr-0aaaaaaaaaaaaaaa1", 22, "0.0.0.0/0")
+    ///     .build();
+    ///
+    /// // The report-only remediator never calls EC2: it says what a revert would do.
+    /// let report = responder.handle(&record, None).await?;
+    /// assert_eq!(report.outcome, Outcome::WouldRevert);
+    /// assert!(report.changes[0].remediation.as_deref().unwrap().contains("sgr-0aaaaaaaaaaaaaaa1"));
+    ///
+    /// // The same event delivered again is recorded once and acted on once.
+    /// let again = responder.handle(&record, None).await?;
+    /// assert_eq!(again.outcome, Outcome::Duplicate);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn handle(
         &self,
         record: &Value,

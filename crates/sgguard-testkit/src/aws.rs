@@ -14,7 +14,7 @@ pub fn endpoint(test: &str) -> Option<String> {
     match std::env::var("SGGUARD_TEST_AWS_ENDPOINT") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
-            #[allow(
+            #[expect(
                 clippy::panic,
                 reason = "a missing emulator under CI must fail, not skip"
             )]

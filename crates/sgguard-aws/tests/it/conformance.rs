@@ -1,8 +1,10 @@
-//! The DynamoDB audit log and allowlist against the shared port conformance suites, on the
-//! local emulator (skipped without `SGGUARD_TEST_AWS_ENDPOINT`).
+//! The DynamoDB audit log and allowlist against the shared port conformance suites, one test
+//! per contract clause (`<store>::<clause>`), on the local emulator (skipped without
+//! `SGGUARD_TEST_AWS_ENDPOINT`). Each test creates tables of its own.
 
 use sgguard_aws::{DynamoAllowlist, DynamoAuditLog, TableNames, create_tables};
-use sgguard_testkit::{aws, conformance};
+use sgguard_testkit::aws;
+use sgguard_testkit::conformance::{self, AuditWithAllowlist};
 
 async fn tables(test: &str) -> Option<(aws_sdk_dynamodb::Client, TableNames)> {
     let endpoint = aws::endpoint(test)?;
@@ -16,53 +18,49 @@ async fn tables(test: &str) -> Option<(aws_sdk_dynamodb::Client, TableNames)> {
     Some((client, names))
 }
 
-#[tokio::test]
-async fn dynamo_audit_log_conforms_to_the_audit_log_contract() {
-    let Some((client, names)) = tables("dynamo_audit_log_conforms_to_the_audit_log_contract").await
-    else {
-        return;
-    };
-    let log = DynamoAuditLog::new(client, &names.audit);
-    // Twice on one table: the suite must not depend on an empty store.
-    conformance::audit_log(&log).await;
-    conformance::audit_log(&log).await;
+async fn audit_log_table(test: &str) -> Option<DynamoAuditLog> {
+    let (client, names) = tables(test).await?;
+    Some(DynamoAuditLog::new(client, &names.audit))
 }
 
-#[tokio::test]
-async fn dynamo_audit_log_with_retention_conforms_too() {
-    let Some((client, names)) = tables("dynamo_audit_log_with_retention_conforms_too").await else {
-        return;
-    };
-    conformance::audit_log(
-        &DynamoAuditLog::new(client, &names.audit).with_retention_days(Some(30)),
-    )
-    .await;
+async fn allowlist_table(test: &str) -> Option<DynamoAllowlist> {
+    let (client, names) = tables(test).await?;
+    Some(DynamoAllowlist::new(client, &names.allowlist, &names.audit))
 }
 
-#[tokio::test]
-async fn dynamo_allowlist_conforms_to_the_allowlist_contract() {
-    let Some((client, names)) = tables("dynamo_allowlist_conforms_to_the_allowlist_contract").await
-    else {
-        return;
-    };
-    let store = DynamoAllowlist::new(client, &names.allowlist, &names.audit);
-    conformance::allowlist_store(&store).await;
-    conformance::allowlist_store(&store).await;
-}
-
-#[tokio::test]
-async fn dynamo_audit_log_conforms_to_the_audit_query_contract() {
-    let Some((client, names)) =
-        tables("dynamo_audit_log_conforms_to_the_audit_query_contract").await
-    else {
-        return;
-    };
+/// The audit log and the allowlist on tables that already hold what the whole audit log
+/// suite writes, to query beside it.
+async fn with_audit_log(test: &str) -> Option<AuditWithAllowlist<DynamoAuditLog, DynamoAllowlist>> {
+    let (client, names) = tables(test).await?;
     let log = DynamoAuditLog::new(client.clone(), &names.audit);
-    // On a table that also holds the audit log suite's events, twice.
-    conformance::audit_log(&log).await;
-    conformance::audit_reader(&log).await;
-    conformance::audit_reader(&log).await;
-    let allowlist = DynamoAllowlist::new(client, &names.allowlist, &names.audit);
-    conformance::allowlist_changes(&log, &allowlist).await;
-    conformance::allowlist_changes(&log, &allowlist).await;
+    conformance::audit_log::every_clause(&log).await;
+    Some(AuditWithAllowlist {
+        audit: log,
+        allowlist: DynamoAllowlist::new(client, &names.allowlist, &names.audit),
+    })
+}
+
+mod dynamo_audit_log {
+    sgguard_testkit::audit_log_conformance!(|test| super::audit_log_table(test));
+}
+
+mod dynamo_audit_log_with_retention {
+    sgguard_testkit::audit_log_conformance!(|test| async move {
+        Some(
+            super::audit_log_table(test)
+                .await?
+                .with_retention_days(Some(30)),
+        )
+    });
+}
+
+mod dynamo_allowlist {
+    sgguard_testkit::allowlist_conformance!(|test| super::allowlist_table(test));
+}
+
+mod dynamo_queries {
+    sgguard_testkit::audit_reader_conformance!(|test| async move {
+        super::with_audit_log(test).await.map(|both| both.audit)
+    });
+    sgguard_testkit::allowlist_changes_conformance!(|test| super::with_audit_log(test));
 }

@@ -10,6 +10,8 @@ mod audit_queries;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod error_chains;
+#[cfg(test)]
 mod faults;
 #[cfg(test)]
 mod request_costs;

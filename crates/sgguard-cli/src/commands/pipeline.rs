@@ -56,11 +56,12 @@ pub struct PipelineRun {
 }
 
 impl PipelineRun {
-    /// 0, or 3 when some records were invalid (each has an `invalid` line).
+    /// 0, or 3 when some records were invalid (each has an `invalid` line) or a revert
+    /// failed (`revert_failed`).
     pub fn exit(&self) -> Exit {
         if self.summary.count(Outcome::Invalid) > 0 || self.summary.count(Outcome::RevertFailed) > 0
         {
-            Exit::InvalidInput
+            Exit::Incomplete
         } else {
             Exit::Success
         }

@@ -6,11 +6,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use sgguard_local::ReportOnlyRemediator;
-use sgguard_responder::Responder;
+use sgguard_responder::{ReportOnlyRemediator, Responder};
 
-use super::PolicyArgs;
 use super::pipeline::{self, PipelineRun};
+use super::{GraceArgs, PolicyArgs};
 use crate::output::Format;
 use crate::store::{AnyRemediator, StoreArgs};
 
@@ -57,7 +56,8 @@ pub async fn replay(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<Pi
     let stores = args.store.open().await?;
     let allowlist = pipeline::select_allowlist(args.allowlist.as_deref(), stores.allowlist)?;
     let remediator = AnyRemediator::ReportOnly(ReportOnlyRemediator);
-    let responder = Responder::new(stores.audit, allowlist, remediator, args.policy.policy());
+    let settings = super::settings(&args.store, &args.policy, &GraceArgs::default());
+    let responder = Responder::new(stores.audit, allowlist, remediator, settings.policy());
     pipeline::run(
         &responder,
         &args.paths,

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use sgguard_aws::Ec2Remediator;
-use sgguard_local::ReportOnlyRemediator;
-use sgguard_responder::Responder;
+use sgguard_responder::{ReportOnlyRemediator, Responder};
 
-use super::PolicyArgs;
 use super::pipeline::{self, PipelineRun};
+use super::{GraceArgs, PolicyArgs};
 use crate::output::Format;
 use crate::store::{AnyRemediator, StoreArgs};
 
@@ -29,6 +28,9 @@ Events of other accounts than the credentials' are reverted only with --member-r
 that role in the event's account; without it their revert fails and is recorded. A failed
 revert is final for its event (running it again reports a duplicate) until --retry-failed
 asks for another attempt, judged against the current allowlist.
+
+Exit status: 0 when every record was processed, 3 when some were invalid or a revert failed
+(`revert_failed`), 1 on an error.
 
 Examples:
   sgguard respond --dry-run --mode enforce --store dynamodb event.json
@@ -64,28 +66,14 @@ pub struct RespondArgs {
     #[arg(long, conflicts_with = "dry_run")]
     pub retry_failed: bool,
 
-    /// Act on events of other accounts through the role of this name in each of them
-    /// (infra/member-role.yaml). Its sessions also count as the responder itself. Without
-    /// it, the revert of an event from another account than the credentials' fails and is
-    /// recorded as `revert_failed`, never tried in the wrong account.
-    #[arg(long, value_name = "ROLE_NAME", env = "SGGUARD_MEMBER_ROLE_NAME")]
-    pub member_role: Option<String>,
-
     /// Act on bare CloudTrail records too (log files, exports), not only on EventBridge
     /// envelopes: an operator's statement that the files are CloudTrail's own, since a bare
     /// record carries nothing that proves where it came from.
     #[arg(long)]
     pub trust_bare_records: bool,
 
-    /// Under enforce, a modification of a rule with no recorded history waits this long after
-    /// its event (failing retryably) for the record of the rule's creation.
-    #[arg(
-        long,
-        value_name = "SECS",
-        default_value = "180",
-        env = "SGGUARD_HISTORY_GRACE_SECS"
-    )]
-    pub history_grace_secs: u64,
+    #[command(flatten)]
+    pub grace: GraceArgs,
 
     /// `table` for people (default on a terminal), `json` for one object per line.
     #[arg(long, value_enum)]
@@ -98,6 +86,7 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
     }
     let stores = args.store.open().await?;
     let allowlist = pipeline::select_allowlist(args.allowlist.as_deref(), stores.allowlist)?;
+    let settings = super::settings(&args.store, &args.policy, &args.grace);
     let remediator = if args.dry_run {
         AnyRemediator::ReportOnly(ReportOnlyRemediator)
     } else {
@@ -106,14 +95,12 @@ pub async fn respond(args: &RespondArgs, out: &mut dyn Write) -> anyhow::Result<
             None => args.store.sdk().await,
         };
         AnyRemediator::Ec2(Box::new(
-            Ec2Remediator::new(sdk).with_member_role(args.member_role.clone()),
+            Ec2Remediator::new(sdk).with_member_role(settings.member_role.clone()),
         ))
     };
-    let mut policy = args.policy.policy();
-    policy.member_role = args.member_role.clone();
-    let responder = Responder::new(stores.audit, allowlist, remediator, policy)
+    let responder = Responder::new(stores.audit, allowlist, remediator, settings.policy())
         .retrying_failed(args.retry_failed)
-        .with_history_grace(std::time::Duration::from_secs(args.history_grace_secs));
+        .with_history_grace(settings.history_grace);
     let trust = if args.trust_bare_records {
         pipeline::Trust::BareRecordsToo
     } else {

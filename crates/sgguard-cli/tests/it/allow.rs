@@ -58,6 +58,7 @@ impl Env {
             allowlist_table: names.allowlist,
             endpoint_url: Some(endpoint),
             region: Some("us-east-1".into()),
+            ..StoreArgs::default()
         };
         Some(Self {
             store,

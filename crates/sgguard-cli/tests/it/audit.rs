@@ -13,6 +13,7 @@ use sgguard_cli::output::Format;
 use sgguard_cli::store::{StoreArgs, StoreSpec};
 use sgguard_cli::{Exit, PolicyArgs, ReplayArgs, replay};
 use sgguard_core::{Outcome, RiskLevel};
+use sgguard_responder::settings::ResponderArns;
 use sgguard_responder::{AllowlistChange, AllowlistStore};
 
 const SELF_ARN: &str = "arn:aws:iam::111122223333:role/sgguard-responder";
@@ -37,7 +38,7 @@ async fn replayed(store: StoreArgs) -> StoreArgs {
         store: store.clone(),
         allowlist: Some(examples().join("allowlist.toml")),
         policy: PolicyArgs {
-            self_arns: vec![SELF_ARN.to_owned()],
+            self_arns: vec![ResponderArns(vec![SELF_ARN.to_owned()])],
             ..PolicyArgs::default()
         },
         format: Some(Format::Json),
@@ -707,6 +708,7 @@ async fn dynamodb_gives_the_same_answers_as_sqlite() {
         allowlist_table: sgguard_testkit::aws::unique("audit-q-allow"),
         endpoint_url: Some(endpoint),
         region: Some("us-east-1".into()),
+        ..StoreArgs::default()
     };
     sgguard_cli::commands::init::init(&sgguard_cli::InitArgs {
         store: dynamo.clone(),

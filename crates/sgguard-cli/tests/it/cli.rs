@@ -16,17 +16,12 @@ fn examples() -> PathBuf {
 /// `sgguard` with a clean environment, run from `dir` so nothing lands in the repository.
 fn sgguard(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("sgguard").unwrap();
-    for var in [
-        "SGGUARD_STORE",
-        "SGGUARD_MODE",
-        "SGGUARD_MIN_RISK",
-        "SGGUARD_REVERT_EGRESS",
-        "SGGUARD_SELF_ARNS",
-        "RUST_LOG",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
+    for (var, _) in std::env::vars() {
+        if var.starts_with("SGGUARD_") {
+            cmd.env_remove(var);
+        }
     }
+    cmd.env_remove("RUST_LOG").env_remove("NO_COLOR");
     cmd.current_dir(dir);
     cmd
 }
@@ -397,4 +392,27 @@ fn retry_failed_needs_enforce_and_is_not_a_dry_run() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--dry-run"));
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_is_one_line_with_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.db"), "not a database").unwrap();
+    for (store, message) in [
+        (
+            "sqlite:missing/audit.db",
+            "error: cannot open the audit store `missing/audit.db`: the directory `missing` does not exist\n",
+        ),
+        (
+            "sqlite:notes.db",
+            "error: cannot open the audit store `notes.db`: file is not a database\n",
+        ),
+    ] {
+        sgguard(dir.path())
+            .args(["audit", "--store", store])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(message.to_owned());
+    }
 }

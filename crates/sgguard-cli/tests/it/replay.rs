@@ -9,6 +9,7 @@ use sgguard_cli::store::{StoreArgs, StoreSpec};
 use sgguard_cli::{Exit, PipelineRun as ReplayRun, PolicyArgs, ReplayArgs, replay};
 use sgguard_core::{Mode, Outcome, RiskLevel};
 use sgguard_local::SqliteStore;
+use sgguard_responder::settings::ResponderArns;
 
 const SELF_ARN: &str = "arn:aws:iam::111122223333:role/sgguard-responder";
 
@@ -58,7 +59,7 @@ fn args(paths: Vec<PathBuf>, store: &Path) -> ReplayArgs {
         },
         allowlist: Some(examples().join("allowlist.toml")),
         policy: PolicyArgs {
-            self_arns: vec![SELF_ARN.to_owned()],
+            self_arns: vec![ResponderArns(vec![SELF_ARN.to_owned()])],
             ..PolicyArgs::default()
         },
         format: Some(Format::Json),
@@ -336,7 +337,7 @@ async fn a_malformed_record_is_an_invalid_line_and_processing_continues() {
     );
 
     assert_eq!(run.summary.count(Outcome::Invalid), 2);
-    assert_eq!(run.exit(), Exit::InvalidInput);
+    assert_eq!(run.exit(), Exit::Incomplete);
 
     let store = SqliteStore::open(&db).unwrap();
     let invalid = store.invalid_records().unwrap();
@@ -444,6 +445,7 @@ async fn replay_backfills_dynamodb_with_the_same_outcomes() {
         allowlist_table: sgguard_testkit::aws::unique("replay-allow"),
         endpoint_url: Some(endpoint),
         region: Some("us-east-1".into()),
+        ..StoreArgs::default()
     };
     let init = sgguard_cli::InitArgs {
         store: a.store.clone(),

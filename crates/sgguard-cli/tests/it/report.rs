@@ -19,6 +19,7 @@ use sgguard_cli::{PolicyArgs, ReplayArgs, replay};
 use sgguard_core::Outcome;
 use sgguard_core::time::parse_event_time;
 use sgguard_responder::EventReport;
+use sgguard_responder::settings::ResponderArns;
 
 const SELF_ARN: &str = "arn:aws:iam::111122223333:role/sgguard-responder";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -43,7 +44,7 @@ async fn replay_examples(db: &Path) -> Vec<EventReport> {
         store: store_args(db),
         allowlist: Some(examples().join("allowlist.toml")),
         policy: PolicyArgs {
-            self_arns: vec![SELF_ARN.to_owned()],
+            self_arns: vec![ResponderArns(vec![SELF_ARN.to_owned()])],
             ..PolicyArgs::default()
         },
         format: Some(Format::Json),

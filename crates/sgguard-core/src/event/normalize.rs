@@ -18,6 +18,52 @@ use crate::time::parse_event_time;
 
 /// Normalizes one successful security-group call. Call [`super::classify_record`] first:
 /// this function does not skip failed or unrelated records.
+///
+/// The rules a call added come from the response's rule set, with their ids, so a revert
+/// can name exactly them:
+///
+/// ```
+/// use serde_json::json;
+/// use sgguard_core::{ChangeKind, Direction, Source, normalize};
+///
+/// let record = json!({
+///     "eventID": "3f1c0a52-9f0e-4c1e-8f5c-0d6c7b2b1a11",
+///     "eventTime": "2026-11-20T09:00:00Z",
+///     "eventSource": "ec2.amazonaws.com",
+///     "eventName": "AuthorizeSecurityGroupIngress",
+///     "awsRegion": "eu-west-1",
+///     "recipientAccountId": "111122223333",
+///     "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+///     "requestParameters": {
+///         "groupId": "sg-0a1b2c3d4e5f60718",
+///         "ipPermissions": {"items": [{
+///             "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+///             "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}
+///         }]}
+///     },
+///     "responseElements": {
+///         "_return": true,
+///         "securityGroupRuleSet": {"items": [{
+///             "securityGroupRuleId": "sgr-0123456789abcdef0",
+///             "groupId": "sg-0a1b2c3d4e5f60718", "groupOwnerId": "111122223333",
+///             "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+///             "cidrIpv4": "0.0.0.0/0"
+///         }]}
+///     }
+/// });
+/// let set = normalize(&record)?;
+/// assert_eq!(set.group_id.as_deref(), Some("sg-0a1b2c3d4e5f60718"));
+/// let [added] = set.changes.as_slice() else { panic!("one rule") };
+/// assert_eq!(added.rule_id.as_deref(), Some("sgr-0123456789abcdef0"));
+/// assert_eq!((added.direction, added.kind), (Direction::Ingress, ChangeKind::Added));
+/// let content = added.content.as_ref().unwrap();
+/// assert_eq!(content.source, Source::CidrV4("0.0.0.0/0".parse().unwrap()));
+///
+/// // A record without a field it needs is an error that names the field.
+/// let err = normalize(&json!({"eventName": "AuthorizeSecurityGroupIngress"})).unwrap_err();
+/// assert!(err.to_string().contains("eventID"), "{err}");
+/// # Ok::<(), sgguard_core::Error>(())
+/// ```
 pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
     let meta = parse_meta(record)?;
     let event_name = meta.event_name.clone();

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sgguard_core::event::RecordClass;
+use sgguard_core::testing::Record;
 use sgguard_core::{
     ChangeKind, ChangeSet, Direction, Error, Protocol, RuleChange, RuleContent, Source,
     classify_record, input, normalize,
@@ -11,31 +12,15 @@ use sgguard_core::{
 
 const ACCOUNT: &str = "111122223333";
 const GROUP: &str = "sg-0123456789abcdef0";
+const EVENT_ID: &str = "3f1c2b7e-0000-4000-8000-000000000001";
 
 /// A successful record of `event_name` by an IAM user, with the given parameters.
 fn record(event_name: &str, request: Value, response: Value) -> Value {
-    json!({
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": "AIDAEXAMPLE",
-            "arn": "arn:aws:iam::111122223333:user/alice",
-            "accountId": ACCOUNT,
-            "userName": "alice"
-        },
-        "eventTime": "2026-05-01T10:00:00Z",
-        "eventSource": "ec2.amazonaws.com",
-        "eventName": event_name,
-        "awsRegion": "eu-west-1",
-        "sourceIPAddress": "203.0.113.10",
-        "userAgent": "aws-cli/2.22.35",
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": "req-1",
-        "eventID": "3f1c2b7e-0000-4000-8000-000000000001",
-        "eventType": "AwsApiCall",
-        "recipientAccountId": ACCOUNT
-    })
+    Record {
+        time: "2026-05-01T10:00:00Z".into(),
+        ..Record::new(EVENT_ID, event_name, request, response)
+    }
+    .build()
 }
 
 fn old_response() -> Value {
@@ -159,7 +144,7 @@ fn modern_ip_permissions_items() {
         json!(22),
         json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": "temp debug"}]}})
     )])));
-    assert_eq!(set.meta.event_id, "3f1c2b7e-0000-4000-8000-000000000001");
+    assert_eq!(set.meta.event_id, EVENT_ID);
     assert_eq!(set.meta.event_name, "AuthorizeSecurityGroupIngress");
     assert_eq!(set.meta.event_time, at("2026-05-01T10:00:00Z"));
     assert_eq!(set.meta.account, ACCOUNT);
@@ -173,8 +158,8 @@ fn modern_ip_permissions_items() {
         set.meta.identity.principal,
         "arn:aws:iam::111122223333:user/alice"
     );
-    assert_eq!(set.meta.source_ip.as_deref(), Some("203.0.113.10"));
-    assert_eq!(set.meta.user_agent.as_deref(), Some("aws-cli/2.22.35"));
+    assert_eq!(set.meta.source_ip.as_deref(), Some("198.51.100.10"));
+    assert_eq!(set.meta.user_agent.as_deref(), Some("aws-cli/2.17.0"));
     assert_eq!(set.group_id.as_deref(), Some(GROUP));
     assert_eq!(set.group_name, None);
     assert_eq!(set.group_label(), GROUP);

@@ -166,12 +166,19 @@ fn a_newer_schema_is_refused() {
 }
 
 #[test]
-fn a_path_that_cannot_be_opened_is_an_open_error() {
+fn a_path_in_a_missing_directory_names_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir").join("audit.db");
     let err = SqliteStore::open(&path).unwrap_err();
-    assert!(matches!(err, Error::Open { .. }), "{err:?}");
-    assert!(err.to_string().contains("no-such-dir"), "{err}");
+    assert!(matches!(err, Error::NoDirectory { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot open the audit store `{}`: the directory `{}` does not exist",
+            path.display(),
+            dir.path().join("no-such-dir").display()
+        )
+    );
 }
 
 #[tokio::test]
@@ -619,4 +626,28 @@ async fn port_errors_from_the_store_are_permanent_and_explain() {
     assert!(!err.is_retryable(), "{err}");
     assert!(err.to_string().contains("audit store"), "{err}");
     assert!(store.rule_history("sgr-1").await.unwrap().is_empty());
+}
+
+#[test]
+fn a_file_that_is_not_a_database_names_the_store_and_the_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "not a database").unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    let chain = sgguard_responder::error_chain(&sgguard_responder::PortError::from(err));
+    assert_eq!(
+        chain,
+        format!(
+            "cannot open the audit store `{}`: file is not a database",
+            path.display()
+        )
+    );
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert_eq!(
+        sgguard_responder::error_chain(&err),
+        format!(
+            "cannot open the audit store `{0}`: unable to open database file: {0}",
+            dir.path().display()
+        )
+    );
 }

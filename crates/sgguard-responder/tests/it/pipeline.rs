@@ -7,17 +7,17 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use sgguard_core::testing::{Authorize, Caller, modify_rules, revoke_by_ids, tcp_content};
+use sgguard_core::testing::{Authorize, Caller, Record, modify_rules, revoke_by_ids, tcp_content};
 use sgguard_core::{
     Action, AllowEntry, Direction, Mode, ObservedRule, Outcome, Policy, PortRange, Protocol,
     RuleContent, Source,
 };
-use sgguard_local::{ReportOnlyRemediator, SqliteStore};
+use sgguard_local::SqliteStore;
 use sgguard_responder::testing::{Fault, Faulty};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Error, EventReport, Lease, Origin, PortError,
-    RemediationStep, Remediator, Responder, Scope, StaticAllowlist, StepKind, StepResult,
-    StepStatus,
+    RemediationStep, Remediator, ReportOnlyRemediator, Responder, Scope, StaticAllowlist, StepKind,
+    StepResult, StepStatus,
 };
 
 const ACCOUNT: &str = "111122223333";
@@ -1941,18 +1941,13 @@ async fn a_group_named_only_by_name_is_flagged_never_called_gone() {
 }
 
 fn list_call(event_id: &str, name: &str, request: Value) -> Value {
-    json!({
-        "eventVersion": "1.11",
-        "userIdentity": user_json("mallory"),
-        "eventTime": "2026-11-20T09:00:00Z",
-        "eventSource": "ec2.amazonaws.com",
-        "eventName": name,
-        "awsRegion": REGION,
-        "requestParameters": request,
-        "responseElements": null,
-        "eventID": event_id,
-        "recipientAccountId": ACCOUNT,
-    })
+    Record {
+        caller: user("mallory"),
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        ..Record::new(event_id, name, request, Value::Null)
+    }
+    .build()
 }
 
 #[tokio::test]
