@@ -10,7 +10,13 @@ use std::sync::Mutex;
 
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, future};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ec2::config::SharedCredentialsProvider;
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use tokio::sync::OnceCell;
 
 use crate::error::Error;
@@ -101,13 +107,28 @@ impl AccountAccess {
             return Ok(Access::Member(provider));
         }
         let role_arn = member_role_arn(account, role, self.sdk.region().map(|r| r.as_ref()));
-        let provider = SharedCredentialsProvider::new(
-            AssumeRoleProvider::builder(role_arn)
-                .session_name(SESSION_NAME)
-                .configure(&self.sdk)
-                .build()
-                .await,
-        );
+        let assume = AssumeRoleProvider::builder(role_arn.clone())
+            .session_name(SESSION_NAME)
+            .configure(&self.sdk)
+            .build()
+            .await;
+        // Resolved now, once per account: a role that cannot be assumed fails here, named,
+        // and classified, instead of as a dispatch failure of whatever call came first.
+        let first = match assume.provide_credentials().await {
+            Ok(credentials) => credentials,
+            Err(source) => {
+                return Err(Error::MemberAccess {
+                    account: account.to_owned(),
+                    retryable: is_transient(&source),
+                    role_arn,
+                    source,
+                });
+            }
+        };
+        let provider = SharedCredentialsProvider::new(Primed {
+            first: Mutex::new(Some(first)),
+            inner: assume,
+        });
         if let Ok(mut members) = self.members.lock() {
             members.insert(account.to_owned(), provider.clone());
         }
@@ -117,6 +138,54 @@ impl AccountAccess {
     fn cached(&self, account: &str) -> Option<SharedCredentialsProvider> {
         self.members.lock().ok()?.get(account).cloned()
     }
+}
+
+/// A provider whose first answer is the credentials already resolved, so the eager check
+/// costs no second `AssumeRole`; the client's identity cache asks again near their expiry.
+#[derive(Debug)]
+struct Primed<P> {
+    first: Mutex<Option<Credentials>>,
+    inner: P,
+}
+
+impl<P: ProvideCredentials> ProvideCredentials for Primed<P> {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().ok().and_then(|mut first| first.take()) {
+            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            None => self.inner.provide_credentials(),
+        }
+    }
+}
+
+/// Whether assuming a role failed for a reason that passes: a timeout, a connection
+/// failure, throttling or a server error. Anything else (access denied, no such role, a
+/// malformed request) is a refusal that trying again will not change.
+fn is_transient(err: &CredentialsError) -> bool {
+    if matches!(err, CredentialsError::ProviderTimedOut(_)) {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(sdk) = cause.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+            return match sdk {
+                SdkError::DispatchFailure(_)
+                | SdkError::TimeoutError(_)
+                | SdkError::ResponseError(_) => true,
+                other => {
+                    let server = other.raw_response().is_some_and(|r| r.status().is_server_error());
+                    let throttled = other.code().is_some_and(|code| {
+                        matches!(code, "Throttling" | "ThrottlingException" | "RequestLimitExceeded")
+                    });
+                    server || throttled
+                }
+            };
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `arn:<partition>:iam::<account>:role/<name>`, the partition following the region.

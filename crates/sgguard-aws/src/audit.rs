@@ -156,7 +156,9 @@ impl DynamoAuditLog {
     fn expires_at(&self, event_time: &str) -> Option<i64> {
         let days = self.retention_days?;
         let time = parse_event_time(event_time).unwrap_or_else(Utc::now);
-        Some((time + chrono::Duration::days(i64::from(days))).timestamp())
+        // Checked: an absurd event time must not take the writer down.
+        let keep = chrono::TimeDelta::try_days(i64::from(days))?;
+        Some(time.checked_add_signed(keep)?.timestamp())
     }
 
     fn event_item(

@@ -41,6 +41,16 @@ pub enum Error {
     ForeignAccount { account: String, home: String },
     #[error("`{0}` is not an AWS account id (12 digits): no member account to act in")]
     InvalidAccount(String),
+    /// The member role could not be assumed. A refusal (no such role, a trust policy that
+    /// does not name the function's role) is final; throttling and outages are retried.
+    #[error("cannot assume {role_arn} to act in account {account}")]
+    MemberAccess {
+        account: String,
+        role_arn: String,
+        retryable: bool,
+        #[source]
+        source: aws_credential_types::provider::error::CredentialsError,
+    },
     /// EC2 refused a change because the resource changed meanwhile: a retry reads it again.
     #[error("{what}")]
     Concurrent {
@@ -152,6 +162,9 @@ impl Error {
         matches!(
             self,
             Self::Service {
+                retryable: true,
+                ..
+            } | Self::MemberAccess {
                 retryable: true,
                 ..
             } | Self::LeaseLost { .. }

@@ -34,7 +34,7 @@ pub fn risk_color(risk: RiskLevel) -> Option<Color> {
 
 pub fn outcome_color(outcome: Outcome) -> Option<Color> {
     match outcome {
-        Outcome::RevertFailed | Outcome::Invalid => Some(Color::Red),
+        Outcome::RevertFailed | Outcome::Invalid | Outcome::Incomplete => Some(Color::Red),
         Outcome::WouldRevert | Outcome::Reverted | Outcome::Restored | Outcome::Pending => {
             Some(Color::Magenta)
         }
@@ -146,6 +146,7 @@ pub fn render_table(reports: &[EventReport], color: bool) -> String {
             || matches!(
                 r.outcome,
                 Outcome::Invalid
+                    | Outcome::Incomplete
                     | Outcome::SkippedFailedCall
                     | Outcome::SkippedUnrelated
                     | Outcome::Duplicate
@@ -225,6 +226,7 @@ impl Summary {
             (Outcome::OwnAction, "own actions"),
             (Outcome::Duplicate, "duplicates"),
             (Outcome::Invalid, "invalid"),
+            (Outcome::Incomplete, "incomplete"),
         ] {
             let n = self.count(outcome);
             if n > 0 {

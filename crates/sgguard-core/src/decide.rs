@@ -207,6 +207,9 @@ pub fn decide(set: &ChangeSet, context: &Context<'_>, policy: &Policy) -> Decisi
             decision
         })
         .collect();
+    if !set.omitted.is_empty() {
+        return incomplete(set, changes);
+    }
     match authorship {
         Authorship::Own { principal } => Decision {
             outcome: Outcome::OwnAction,
@@ -231,6 +234,32 @@ pub fn decide(set: &ChangeSet, context: &Context<'_>, policy: &Policy) -> Decisi
                 changes,
             }
         }
+    }
+}
+
+/// A record CloudTrail cut short: what it changed is not all known, so nothing is acted on.
+/// What it shows is flagged, and a person is told where to look.
+fn incomplete(set: &ChangeSet, mut changes: Vec<ChangeDecision>) -> Decision {
+    for change in &mut changes {
+        if matches!(change.action, Action::Pending | Action::WouldRevert) {
+            change.action = Action::Flagged;
+        }
+    }
+    let place = match (&set.group_id, &set.group_name, &set.prefix_list_id) {
+        (Some(id), _, _) | (None, Some(id), _) | (None, None, Some(id)) => id.as_str(),
+        (None, None, None) => "the group (the record does not name it)",
+    };
+    let shown = match changes.len() {
+        0 => "no change can be read from the rest".to_owned(),
+        n => format!("{n} change(s) read from the rest, flagged"),
+    };
+    Decision {
+        outcome: Outcome::Incomplete,
+        reason: format!(
+            "CloudTrail omitted {} (over its size limit): what the call changed is not fully known, so nothing was done; {shown}; review {place} by hand",
+            set.omitted.join(" and ")
+        ),
+        changes,
     }
 }
 

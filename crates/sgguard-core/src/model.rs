@@ -485,6 +485,10 @@ pub enum Outcome {
     Duplicate,
     OwnAction,
     Invalid,
+    /// A real change CloudTrail recorded only in part (it omits request or response
+    /// elements over its size limit): what it changed is not fully known, so nothing is
+    /// done, and a person is told.
+    Incomplete,
     Recorded,
     Approved,
     Flagged,
@@ -499,12 +503,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::SkippedFailedCall,
         Self::SkippedUnrelated,
         Self::Duplicate,
         Self::OwnAction,
         Self::Invalid,
+        Self::Incomplete,
         Self::Recorded,
         Self::Approved,
         Self::Flagged,
@@ -517,9 +522,12 @@ impl Outcome {
     ];
 
     /// The outcomes worth telling a person about: something was reverted, restored, or
-    /// would have been, or an unapproved rule was flagged. The deployed outcome rule
-    /// (infra/template.yaml `NotableOutcomeRule`) passes on exactly these.
-    pub const NOTABLE: [Self; 5] = [
+    /// would have been, an unapproved rule was flagged, or an event could not be handled
+    /// in full. The deployed outcome rule (infra/template.yaml `NotableOutcomeRule`) passes
+    /// on exactly these (and any report with an `allowlist_error`).
+    pub const NOTABLE: [Self; 7] = [
+        Self::Invalid,
+        Self::Incomplete,
         Self::Flagged,
         Self::WouldRevert,
         Self::Restored,
@@ -534,6 +542,7 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::OwnAction => "own_action",
             Self::Invalid => "invalid",
+            Self::Incomplete => "incomplete",
             Self::Recorded => "recorded",
             Self::Approved => "approved",
             Self::Flagged => "flagged",

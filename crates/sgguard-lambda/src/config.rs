@@ -37,7 +37,7 @@ impl Config {
     ) -> Result<Self, sgguard_responder::Error> {
         Ok(Self {
             settings: Settings::from_env(&var)?,
-            allowlist_cache: settings::read(ALLOWLIST_CACHE_SECS, &var, settings::seconds)?,
+            allowlist_cache: settings::read(ALLOWLIST_CACHE_SECS, &var, settings::cache_seconds)?,
         })
     }
 

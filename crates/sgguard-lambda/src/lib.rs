@@ -3,6 +3,7 @@
 
 mod config;
 pub mod handler;
+pub mod metrics;
 
 pub use config::{Config, env_vars, sdk_timeouts};
 pub use handler::HandlerError;

@@ -46,6 +46,10 @@ pub struct EventReport {
     pub outcome: Outcome,
     pub reason: String,
     pub changes: Vec<ChangeReport>,
+    /// Why the allowlist could not be used (naming the entry at fault), when it could not:
+    /// nothing was reverted, and a person must fix the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowlist_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
 }
@@ -192,6 +196,7 @@ impl EventReport {
                 .iter()
                 .map(ChangeReport::from_decision)
                 .collect(),
+            allowlist_error: None,
             origin: None,
         }
     }
@@ -227,6 +232,7 @@ impl EventReport {
             outcome,
             reason: reason.into(),
             changes: Vec::new(),
+            allowlist_error: None,
             origin: None,
         }
     }

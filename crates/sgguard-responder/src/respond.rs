@@ -607,6 +607,10 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 tracing::debug!(rule_id, why, "no restore target");
             }
         }
+        flag_unplanned(&mut report, &steps, &self.policy);
+        if let Some(err) = &facts.allowlist_error {
+            report.allowlist_error = Some(error_chain(err));
+        }
         (report, steps)
     }
 
@@ -680,6 +684,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             HashMap::new()
         };
         let mut gone = 0;
+        let mut held = 0;
         for step in steps {
             let (run, settled) = if live {
                 self.check(step, report, &scope, &later, earlier_attempt)
@@ -693,8 +698,10 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 detail,
             } in settled
             {
-                if action == Action::Reverted {
-                    gone += 1;
+                match action {
+                    Action::Reverted => gone += 1,
+                    Action::Flagged => held += 1,
+                    _ => {}
                 }
                 settle(report, index, action, detail);
             }
@@ -730,7 +737,17 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 settle(report, index, action, text);
             }
         }
-        let (outcome, mut reason) = finished(report, &self.policy, gone);
+        // Whatever no step settled is flagged, never left waiting for a retry that cannot
+        // settle it either.
+        for change in &mut report.changes {
+            if change.action == Action::Pending {
+                change.action = Action::Flagged;
+                change.remediation =
+                    Some("not reverted: no step settled this change; revert by hand".into());
+                held += 1;
+            }
+        }
+        let (outcome, mut reason) = finished(report, &self.policy, gone, held);
         // What the decision said about whose identity made the call still holds.
         if let Some(at) = report.reason.find(BORROWED_NOTE) {
             reason.push_str(&report.reason[at..]);
@@ -858,6 +875,49 @@ fn scope_of(set: &ChangeSet) -> Scope {
     }
 }
 
+/// Every change marked for reverting that no step can revert is flagged, with why: an
+/// event never waits `pending` for an action that cannot come.
+fn flag_unplanned(report: &mut EventReport, steps: &[RemediationStep], policy: &Policy) {
+    let planned: std::collections::HashSet<usize> = steps
+        .iter()
+        .flat_map(|s| s.changes.iter().copied())
+        .collect();
+    let mut why_first = None;
+    let mut flagged = 0;
+    for (index, change) in report.changes.iter_mut().enumerate() {
+        if planned.contains(&index)
+            || !matches!(change.action, Action::Pending | Action::WouldRevert)
+        {
+            continue;
+        }
+        let why = if change.rule_id.is_none() && change.content().is_none() {
+            "the record names neither the rule's id nor its content"
+        } else if change.kind == sgguard_core::ChangeKind::EntryAdded {
+            "the entry is not a network a prefix list holds"
+        } else {
+            "no revert step fits this change"
+        };
+        change.action = Action::Flagged;
+        change.remediation = Some(format!("not reverted: {why}; revert by hand"));
+        why_first.get_or_insert(why);
+        flagged += 1;
+    }
+    let Some(why) = why_first else {
+        return;
+    };
+    let still_acting = report
+        .changes
+        .iter()
+        .any(|c| matches!(c.action, Action::Pending | Action::WouldRevert));
+    if !still_acting {
+        report.outcome = Outcome::Flagged;
+    }
+    report.reason = format!(
+        "{flagged} unapproved rule(s) at or above {} cannot be reverted ({why}), flagged; {}",
+        policy.min_risk, report.reason
+    );
+}
+
 fn settle(report: &mut EventReport, index: usize, action: Action, detail: String) {
     if let Some(change) = report.changes.get_mut(index) {
         change.action = action;
@@ -866,7 +926,7 @@ fn settle(report: &mut EventReport, index: usize, action: Action, detail: String
 }
 
 /// The outcome after remediation: the strongest action wins.
-fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, String) {
+fn finished(report: &EventReport, policy: &Policy, gone: usize, held: usize) -> (Outcome, String) {
     let count = |action: Action| report.changes.iter().filter(|c| c.action == action).count();
     let outcome = report
         .changes
@@ -885,6 +945,9 @@ fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, Str
         if n > 0 {
             parts.push(format!("{words} {n}"));
         }
+    }
+    if held > 0 {
+        parts.push(format!("could not revert {held} (flagged)"));
     }
     let superseded = count(Action::Superseded);
     let mut reason = if parts.is_empty() {
@@ -953,4 +1016,85 @@ fn digest(raw: &Value) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("invalid-{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use sgguard_core::{ChangeKind, Direction, RiskLevel};
+
+    use super::*;
+    use crate::report::ChangeReport;
+
+    fn pending_change(rule_id: Option<&str>, source: Option<&str>) -> ChangeReport {
+        ChangeReport {
+            rule_id: rule_id.map(str::to_owned),
+            direction: Direction::Ingress,
+            kind: ChangeKind::Added,
+            protocol: source.map(|_| "tcp".to_owned()),
+            from_port: source.map(|_| 22),
+            to_port: source.map(|_| 22),
+            source: source.map(str::to_owned),
+            source_kind: None,
+            description: None,
+            risk: RiskLevel::Critical,
+            risk_reasons: Vec::new(),
+            approved_by: None,
+            closest_entry: None,
+            action: Action::Pending,
+            remediation: None,
+            note: None,
+            restore_to: None,
+        }
+    }
+
+    #[test]
+    fn a_change_no_step_can_revert_is_flagged_with_why_never_left_pending() {
+        let mut report = EventReport::bare(&Value::Null, Outcome::Pending, "decided");
+        report.changes = vec![pending_change(None, None)];
+        flag_unplanned(&mut report, &[], &Policy::default());
+        assert_eq!(report.outcome, Outcome::Flagged);
+        assert_eq!(report.changes[0].action, Action::Flagged);
+        assert_eq!(
+            report.changes[0].remediation.as_deref(),
+            Some(
+                "not reverted: the record names neither the rule's id nor its content; revert by hand"
+            )
+        );
+        assert!(
+            report
+                .reason
+                .starts_with("1 unapproved rule(s) at or above high cannot be reverted"),
+            "{}",
+            report.reason
+        );
+    }
+
+    #[test]
+    fn a_planned_change_keeps_the_event_pending() {
+        let mut report = EventReport::bare(&Value::Null, Outcome::Pending, "decided");
+        report.changes = vec![
+            pending_change(Some("sgr-1"), Some("0.0.0.0/0")),
+            pending_change(None, None),
+        ];
+        let step = RemediationStep {
+            account: String::new(),
+            region: String::new(),
+            group_id: Some("sg-1".into()),
+            group_name: None,
+            direction: Direction::Ingress,
+            kind: StepKind::RevokeRules {
+                rule_ids: vec!["sgr-1".into()],
+            },
+            changes: vec![0],
+            note: None,
+        };
+        flag_unplanned(&mut report, &[step], &Policy::default());
+        assert_eq!(
+            report.outcome,
+            Outcome::Pending,
+            "one change is still to revert"
+        );
+        assert_eq!(report.changes[0].action, Action::Pending);
+        assert_eq!(report.changes[1].action, Action::Flagged);
+    }
 }

@@ -151,6 +151,20 @@ pub fn role_name(value: &str) -> Result<String, String> {
     }
 }
 
+/// The longest retention: a hundred years. Far more would overflow the expiry time.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// The longest allowlist cache: an hour. A change of the allowlist must take effect.
+pub const MAX_CACHE_SECS: u64 = 3_600;
+
+/// The allowlist cache: seconds, up to [`MAX_CACHE_SECS`].
+pub fn cache_seconds(value: &str) -> Result<Duration, String> {
+    seconds(value)
+        .ok()
+        .filter(|secs| secs.as_secs() <= MAX_CACHE_SECS)
+        .ok_or_else(|| format!("`{value}` is not a number of seconds up to {MAX_CACHE_SECS}"))
+}
+
 /// A whole number of seconds.
 pub fn seconds(value: &str) -> Result<Duration, String> {
     value
@@ -209,9 +223,9 @@ impl FromStr for Retention {
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value.trim().parse::<u32>() {
             Ok(0) => Ok(Self::Forever),
-            Ok(days) => Ok(Self::Days(days)),
-            Err(_) => Err(format!(
-                "`{value}` is not a number of days (0 keeps items forever)"
+            Ok(days) if days <= MAX_RETENTION_DAYS => Ok(Self::Days(days)),
+            _ => Err(format!(
+                "`{value}` is not a number of days up to {MAX_RETENTION_DAYS} (0 keeps items forever)"
             )),
         }
     }
@@ -428,6 +442,8 @@ mod tests {
             ("SGGUARD_AUDIT_TABLE", "a b"),
             ("SGGUARD_ALLOWLIST_TABLE", "x"),
             ("SGGUARD_RETENTION_DAYS", "-1"),
+            ("SGGUARD_RETENTION_DAYS", "4294967295"),
+            ("SGGUARD_RETENTION_DAYS", "36501"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             let Error::Setting { name: named, .. } = &err else {
@@ -442,9 +458,11 @@ mod tests {
     fn read_applies_the_default_and_names_the_variable() {
         let none = |_: &str| None::<String>;
         assert_eq!(
-            read(ALLOWLIST_CACHE_SECS, none, seconds).unwrap(),
+            read(ALLOWLIST_CACHE_SECS, none, cache_seconds).unwrap(),
             Duration::from_secs(30)
         );
+        let too_long = read(ALLOWLIST_CACHE_SECS, |_: &str| Some("86400".into()), cache_seconds);
+        assert!(too_long.unwrap_err().to_string().contains("up to 3600"));
         let err = read(ALLOWLIST_CACHE_SECS, |_: &str| Some("soon".into()), seconds).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -29,7 +29,8 @@ pub enum Fault {
     ServerError,
     /// The connection is closed without an answer.
     Drop,
-    /// An EC2-style (query protocol) error with this code and HTTP 400.
+    /// A query-protocol error with this code and HTTP 400: in EC2's form, or in STS's for
+    /// an STS operation (`AssumeRole`: `AccessDenied`).
     Ec2Error { code: String },
 }
 
@@ -245,6 +246,11 @@ fn answer(fault: &Fault, operation: &str, dynamodb: bool) -> Response<Full<Bytes
             ec2_error("InternalError", "An internal error has occurred (injected)"),
             "text/xml",
         ),
+        Fault::Ec2Error { code } if is_sts(operation) => (
+            StatusCode::BAD_REQUEST,
+            sts_error(code, &format!("{operation} failed (injected)")),
+            "text/xml",
+        ),
         Fault::Ec2Error { code } => (
             StatusCode::BAD_REQUEST,
             ec2_error(code, &format!("{operation} failed (injected)")),
@@ -258,6 +264,19 @@ fn answer(fault: &Fault, operation: &str, dynamodb: bool) -> Response<Full<Bytes
         response.headers_mut().insert("content-type", value);
     }
     response
+}
+
+fn is_sts(operation: &str) -> bool {
+    matches!(
+        operation,
+        "AssumeRole" | "GetCallerIdentity" | "AssumeRoleWithWebIdentity"
+    )
+}
+
+fn sts_error(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected-fault</RequestId></ErrorResponse>"
+    )
 }
 
 fn ec2_error(code: &str, message: &str) -> String {

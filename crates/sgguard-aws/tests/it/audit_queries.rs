@@ -86,6 +86,7 @@ fn report(event_id: &str, time: &str, account: &str, actor: &str, rule: &str) ->
             note: None,
             restore_to: None,
         }],
+        allowlist_error: None,
         origin: None,
     }
 }

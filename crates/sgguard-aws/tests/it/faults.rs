@@ -473,3 +473,80 @@ async fn throttling_on_the_wire_is_retried_and_then_reverts() {
     let stored = w.audit().event(&open.event_id).await.unwrap().unwrap();
     assert_eq!(stored.outcome, Outcome::Reverted);
 }
+
+/// The member role refused (no such role, a trust policy that does not name the function's
+/// role) is final: the event ends `revert_failed` at once, naming the role and the account.
+/// Throttling of the same call is retried, and the retry proceeds.
+#[tokio::test]
+async fn a_refused_member_role_is_revert_failed_and_throttling_is_retried() {
+    let Some(w) = world("a_refused_member_role_is_revert_failed_and_throttling_is_retried").await
+    else {
+        return;
+    };
+    const MEMBER: &str = "222233334444";
+    let member_event = |name: &str| {
+        let event_id = aws::unique(name);
+        let caller = Caller::user(MEMBER, "mallory");
+        let record = cloudtrail::authorize(
+            cloudtrail::Call {
+                event_id: &event_id,
+                account: MEMBER,
+                region: REGION,
+                caller: &caller,
+            },
+            false,
+            "sg-0123456789abcdef0",
+            &[tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
+            &[aws_sdk_ec2::types::SecurityGroupRule::builder()
+                .security_group_rule_id("sgr-0123456789abcdef0")
+                .group_id("sg-0123456789abcdef0")
+                .is_egress(false)
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .cidr_ipv4("0.0.0.0/0")
+                .build()],
+        );
+        (event_id, record)
+    };
+    let audit = w.audit();
+    let allowlist = StaticAllowlist::default();
+
+    // Refused: final, with the role and the account named.
+    let remediator = w
+        .remediator()
+        .with_member_role(Some("sgguard-member".into()));
+    let responder = Responder::new(&audit, &allowlist, &remediator, enforce());
+    let (refused_id, refused) = member_event("member-refused");
+    w.proxy.fail(
+        "AssumeRole",
+        Fault::Ec2Error {
+            code: "AccessDenied".into(),
+        },
+        1,
+    );
+    let report = responder.handle(&refused, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::RevertFailed, "{report:#?}");
+    let remediation = report.changes[0].remediation.clone().unwrap_or_default();
+    assert!(
+        remediation.contains(&format!(
+            "cannot assume arn:aws:iam::{MEMBER}:role/sgguard-member to act in account {MEMBER}"
+        )) && remediation.contains("AccessDenied"),
+        "{remediation}"
+    );
+    let stored = audit.event(&refused_id).await.unwrap().unwrap();
+    assert_eq!(stored.outcome, Outcome::RevertFailed);
+
+    // Throttled: retryable; the next attempt assumes the role and goes on.
+    let remediator = w
+        .remediator()
+        .with_member_role(Some("sgguard-member".into()));
+    let responder = Responder::new(&audit, &allowlist, &remediator, enforce());
+    let (_, throttled) = member_event("member-throttled");
+    w.proxy.fail("AssumeRole", Fault::Throttle, 1);
+    let err = responder.handle(&throttled, None).await.unwrap_err();
+    assert!(err.is_retryable(), "{}", sgguard_responder::error_chain(&err));
+    let report = responder.handle(&throttled, None).await.unwrap();
+    assert_ne!(report.outcome, Outcome::Pending, "{report:#?}");
+    assert_eq!(w.proxy.counts().of("AssumeRole"), 3, "one refused, one throttled, one served");
+}

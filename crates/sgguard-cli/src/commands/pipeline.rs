@@ -56,11 +56,11 @@ pub struct PipelineRun {
 }
 
 impl PipelineRun {
-    /// 0, or 3 when some records were invalid (each has an `invalid` line) or a revert
-    /// failed (`revert_failed`).
+    /// 0, or 3 when some records were invalid (each has an `invalid` line) or incomplete,
+    /// or a revert failed (`revert_failed`).
     pub fn exit(&self) -> Exit {
-        if self.summary.count(Outcome::Invalid) > 0 || self.summary.count(Outcome::RevertFailed) > 0
-        {
+        let incomplete = [Outcome::Invalid, Outcome::Incomplete, Outcome::RevertFailed];
+        if incomplete.iter().any(|o| self.summary.count(*o) > 0) {
             Exit::Incomplete
         } else {
             Exit::Success

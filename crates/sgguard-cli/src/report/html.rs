@@ -14,6 +14,7 @@ pub(super) fn outcome_palette(outcome: Outcome) -> (&'static str, &'static str, 
     match outcome {
         Outcome::RevertFailed => ("#dc2626", "#fee2e2", "#991b1b"),
         Outcome::Invalid => ("#b91c1c", "#fee2e2", "#991b1b"),
+        Outcome::Incomplete => ("#ea580c", "#ffedd5", "#9a3412"),
         Outcome::WouldRevert => ("#c026d3", "#fae8ff", "#86198f"),
         Outcome::Pending => ("#e879f9", "#fdf4ff", "#a21caf"),
         Outcome::Reverted => ("#86198f", "#f5d0fe", "#701a75"),

@@ -45,8 +45,9 @@ pub struct ReportMeta {
 }
 
 /// Outcomes that are findings someone still has to look at.
-pub const OPEN_OUTCOMES: [Outcome; 4] = [
+pub const OPEN_OUTCOMES: [Outcome; 5] = [
     Outcome::RevertFailed,
+    Outcome::Incomplete,
     Outcome::Pending,
     Outcome::WouldRevert,
     Outcome::Flagged,
@@ -56,7 +57,7 @@ pub const OPEN_OUTCOMES: [Outcome; 4] = [
 pub const REVERT_OUTCOMES: [Outcome; 2] = [Outcome::Reverted, Outcome::Restored];
 
 /// The order of the timeline's stacks (bottom first) and of the outcome summary.
-const OUTCOME_ORDER: [Outcome; 14] = [
+const OUTCOME_ORDER: [Outcome; 15] = [
     Outcome::RevertFailed,
     Outcome::Reverted,
     Outcome::Restored,
@@ -68,6 +69,7 @@ const OUTCOME_ORDER: [Outcome; 14] = [
     Outcome::Recorded,
     Outcome::OwnAction,
     Outcome::Invalid,
+    Outcome::Incomplete,
     Outcome::Duplicate,
     Outcome::SkippedFailedCall,
     Outcome::SkippedUnrelated,

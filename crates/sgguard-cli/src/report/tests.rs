@@ -74,6 +74,7 @@ fn event(id: &str, time: &str, group: &str, actor: &str, outcome: Outcome) -> Ev
         outcome,
         reason: "test".to_owned(),
         changes: vec![c],
+        allowlist_error: None,
         origin: None,
     }
 }

@@ -58,6 +58,10 @@ pub struct ChangeSet {
     /// The entries it changed are known only by reading both versions from EC2.
     pub restores_version: Option<i64>,
     pub changes: Vec<RuleChange>,
+    /// The elements CloudTrail omitted from the record (`requestParameters`,
+    /// `responseElements`) because they were over its size limit. The changes are then only
+    /// what the rest of the record shows, and the event is [`crate::Outcome::Incomplete`].
+    pub omitted: Vec<String>,
 }
 
 impl ChangeSet {

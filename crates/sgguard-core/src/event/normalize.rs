@@ -65,6 +65,70 @@ use crate::time::parse_event_time;
 /// # Ok::<(), sgguard_core::Error>(())
 /// ```
 pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
+    let omitted = omitted_elements(record);
+    if omitted.is_empty() {
+        return normalize_whole(record);
+    }
+    normalize_partial(record, omitted)
+}
+
+/// The elements CloudTrail left out of a record for their size: it marks each with
+/// `"omitted": true`, in the element or at the top of the record (the element is then
+/// empty).
+fn omitted_elements(record: &Value) -> Vec<String> {
+    let marked = |value: &Value| value.get("omitted").and_then(Value::as_bool) == Some(true);
+    let whole_record = marked(record);
+    ["requestParameters", "responseElements"]
+        .into_iter()
+        .filter(|field| match record.get(field) {
+            Some(element) if marked(element) => true,
+            None | Some(Value::Null) => whole_record,
+            Some(_) => false,
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A record with elements omitted: what the rest shows (the request's permissions when only
+/// the response is gone), else no changes, and the group wherever the record names it.
+fn normalize_partial(record: &Value, omitted: Vec<String>) -> Result<ChangeSet, Error> {
+    let meta = parse_meta(record)?;
+    let mut rest = record.clone();
+    if let Some(fields) = rest.as_object_mut() {
+        for field in &omitted {
+            fields.insert(field.clone(), Value::Null);
+        }
+    }
+    let mut set = normalize_whole(&rest).unwrap_or_else(|_| ChangeSet {
+        group_id: group_hint(record, "groupId", "GroupId"),
+        group_name: group_hint(record, "groupName", "GroupName"),
+        prefix_list_id: group_hint(record, "prefixListId", "PrefixListId"),
+        prefix_list_version: None,
+        restores_version: None,
+        changes: Vec::new(),
+        omitted: Vec::new(),
+        meta,
+    });
+    set.omitted = omitted;
+    Ok(set)
+}
+
+/// A group (or list) named anywhere a partial record still has it: the request, the
+/// modification request, or the response's rule set.
+fn group_hint(record: &Value, key: &str, upper: &str) -> Option<String> {
+    let request = &record["requestParameters"];
+    [
+        &request[key],
+        &request[upper],
+        &request["ModifySecurityGroupRulesRequest"][upper],
+        &request["ModifyManagedPrefixListRequest"][upper],
+        &record["responseElements"]["securityGroupRuleSet"]["items"][0][key],
+    ]
+    .into_iter()
+    .find_map(|value| value.as_str().filter(|v| !v.is_empty()).map(str::to_owned))
+}
+
+fn normalize_whole(record: &Value) -> Result<ChangeSet, Error> {
     let meta = parse_meta(record)?;
     let event_name = meta.event_name.clone();
     let request = record.get("requestParameters").unwrap_or(&Value::Null);
@@ -143,6 +207,7 @@ pub fn normalize(record: &Value) -> Result<ChangeSet, Error> {
         prefix_list_version: None,
         restores_version: None,
         changes,
+        omitted: Vec::new(),
     })
 }
 
@@ -197,6 +262,7 @@ fn prefix_list_change(meta: EventMeta, request: &Value) -> Result<ChangeSet, Err
         prefix_list_version: req.current_version,
         restores_version: None,
         changes,
+        omitted: Vec::new(),
     })
 }
 
@@ -226,6 +292,7 @@ fn prefix_list_restore(meta: EventMeta, request: &Value) -> Result<ChangeSet, Er
         prefix_list_version: req.current_version,
         restores_version: Some(restores),
         changes: Vec::new(),
+        omitted: Vec::new(),
     })
 }
 

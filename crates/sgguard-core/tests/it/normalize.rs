@@ -1614,3 +1614,116 @@ fn a_source_group_named_only_by_name_is_accounted_for_by_one_rule() {
     assert!(set.changes[1].note.is_some());
     assert_eq!(set.changes[1].content.as_ref().unwrap().from_port, Some(22));
 }
+
+// ---------------------------------------------------------------------------------------
+// Records CloudTrail cut short (`omitted`)
+// ---------------------------------------------------------------------------------------
+
+/// A world-open ssh Authorize as CloudTrail writes it when the response was over its size
+/// limit: the element replaced by its `omitted` marker.
+fn authorize_with_response_omitted() -> Value {
+    record(
+        "AuthorizeSecurityGroupIngress",
+        json!({"groupId": GROUP, "ipPermissions": {"items": [permission(
+            json!("tcp"), json!(22), json!(22),
+            json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}})
+        )]}}),
+        json!({"omitted": true, "originalSize": 131_072}),
+    )
+}
+
+#[test]
+fn an_omitted_response_keeps_the_requests_changes_and_names_what_is_missing() {
+    let set = ok(&authorize_with_response_omitted());
+    assert_eq!(set.omitted, ["responseElements"]);
+    assert_eq!(set.group_id.as_deref(), Some(GROUP));
+    assert_eq!(set.changes.len(), 1);
+    assert_eq!(
+        set.changes[0].rule_id, None,
+        "the rule ids were in the response"
+    );
+    assert_eq!(set.changes[0].content, Some(tcp(22, "0.0.0.0/0")));
+}
+
+#[test]
+fn an_omitted_request_leaves_no_changes_but_the_group_from_the_response() {
+    let mut record = record(
+        "AuthorizeSecurityGroupIngress",
+        Value::Null,
+        json!({"_return": true, "securityGroupRuleSet": {"items": [
+            {"securityGroupRuleId": "sgr-0aaaaaaaaaaaaaaa1", "groupId": GROUP, "isEgress": false,
+             "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}
+        ]}}),
+    );
+    // Marked at the top of the record, the element itself left empty.
+    record["omitted"] = json!(true);
+    let set = ok(&record);
+    assert_eq!(set.omitted, ["requestParameters"]);
+    assert_eq!(set.group_id.as_deref(), Some(GROUP));
+    assert!(set.changes.is_empty());
+}
+
+#[test]
+fn an_omitted_modification_request_names_no_group() {
+    let record = record(
+        "ModifySecurityGroupRules",
+        json!({"omitted": true}),
+        json!({"_return": true}),
+    );
+    let set = ok(&record);
+    assert_eq!(set.omitted, ["requestParameters"]);
+    assert_eq!(set.group_id, None);
+    assert!(set.changes.is_empty());
+}
+
+#[test]
+fn a_top_level_mark_with_both_elements_present_omits_nothing_we_need() {
+    let mut record = authorize_ingress(json!([permission(
+        json!("tcp"),
+        json!(443),
+        json!(443),
+        json!({"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}})
+    )]));
+    record["omitted"] = json!(true);
+    assert!(ok(&record).omitted.is_empty());
+}
+
+#[test]
+fn a_record_cut_short_is_incomplete_flagged_and_never_acted_on() {
+    use sgguard_core::{Action, Allowlist, Context, Mode, Outcome, Policy, decide};
+    let set = ok(&authorize_with_response_omitted());
+    let allowlist = Allowlist::new(Vec::new());
+    let policy = Policy {
+        mode: Mode::Enforce,
+        ..Policy::default()
+    };
+    let decision = decide(
+        &set,
+        &Context::offline(&allowlist, at("2026-05-01T10:00:05Z")),
+        &policy,
+    );
+    assert_eq!(decision.outcome, Outcome::Incomplete);
+    assert_eq!(decision.changes[0].action, Action::Flagged);
+    assert!(
+        decision.reason.contains("omitted responseElements") && decision.reason.contains(GROUP),
+        "{}",
+        decision.reason
+    );
+    // Without a group, the reason says so.
+    let modify = ok(&record(
+        "ModifySecurityGroupRules",
+        json!({"omitted": true}),
+        json!({"_return": true}),
+    ));
+    let decision = decide(
+        &modify,
+        &Context::offline(&allowlist, at("2026-05-01T10:00:05Z")),
+        &policy,
+    );
+    assert_eq!(decision.outcome, Outcome::Incomplete);
+    assert!(
+        decision.reason.contains("does not name it"),
+        "{}",
+        decision.reason
+    );
+}

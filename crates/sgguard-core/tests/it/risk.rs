@@ -361,6 +361,7 @@ fn set_by(identity: Identity, changes: Vec<RuleChange>) -> ChangeSet {
         prefix_list_version: None,
         restores_version: None,
         changes,
+        omitted: Vec::new(),
     }
 }
 

@@ -68,6 +68,7 @@ fn report(
         outcome,
         reason: format!("{outcome} for the test"),
         changes,
+        allowlist_error: None,
         origin: None,
     }
 }

@@ -1219,6 +1219,13 @@ async fn an_unusable_allowlist_records_and_flags_but_never_reverts() {
         "{}",
         report.reason
     );
+    // Named apart from the reason, so the outcome rule and the metric can tell it.
+    let error = report.allowlist_error.as_deref().unwrap_or_default();
+    assert!(error.contains("entries failed (injected)"), "{error}");
+    assert_eq!(
+        stored(&store, "broken-allowlist").await.allowlist_error,
+        report.allowlist_error
+    );
     assert!(
         remediator.steps().is_empty(),
         "nothing is reverted without an allowlist"
@@ -1932,6 +1939,11 @@ async fn a_group_named_only_by_name_is_flagged_never_called_gone() {
         .await
         .unwrap();
     assert_eq!(report.outcome, Outcome::Flagged, "{}", report.reason);
+    assert!(
+        report.reason.contains("could not revert 1 (flagged)"),
+        "the reason says it, never an empty or pending one: {}",
+        report.reason
+    );
     let remediation = report.changes[0].remediation.clone().unwrap_or_default();
     assert!(
         remediation.contains("only by name") && remediation.contains("revert by hand"),

@@ -64,6 +64,7 @@ fn event(
         outcome,
         reason: format!("{outcome} for the audit query suite"),
         changes,
+        allowlist_error: None,
         origin: None,
     }
 }

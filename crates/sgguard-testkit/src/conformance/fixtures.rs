@@ -90,6 +90,7 @@ pub(super) fn report(
         outcome,
         reason: format!("{outcome} for the conformance suite"),
         changes,
+        allowlist_error: None,
         origin: None,
     }
 }
