@@ -29,5 +29,5 @@ pub use ports::{
     Lease, Remediator, RuleSnapshot, Scope,
 };
 pub use report::{ChangeReport, ContentReport, EventReport, Origin};
-pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, invalid_report};
+pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, STEP_MARGIN, invalid_report};
 pub use settings::Settings;

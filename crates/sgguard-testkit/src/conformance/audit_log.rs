@@ -9,7 +9,9 @@ use sgguard_responder::{AuditLog, Begin, EventReport, InvalidRecord, Lease, Orig
 
 use super::fixtures::{ALICE, GROUP, Names, PENDING, change, lease, raw, report};
 
+pub mod large;
 pub mod leases;
+pub use large::*;
 pub use leases::*;
 
 crate::__audit_log_clauses!(__every_clause!((AuditLog)));

@@ -92,6 +92,8 @@ macro_rules! __audit_log_clauses {
             a_released_lease_lets_the_retry_in_at_once,
             only_the_holder_can_release_a_lease,
             record_invalid_is_idempotent_and_an_invalid_record_is_not_an_event,
+            a_thousand_rule_authorize_is_begun_completed_and_read_back_whole,
+            a_hundred_rule_modification_is_begun_completed_and_read_back_whole,
         ]);
     };
 }
