@@ -1156,7 +1156,7 @@ fn retry_queue_redrives_to_the_dead_letter_queue_with_bounded_receives() {
         "maxReceiveCount {receives}: retries must be bounded (and more than one)"
     );
     // The retries fit in the retry queue's retention, and messages (which expire by their
-    // first enqueue time) have most of the dead-letter queue's retention left there.
+    // first enqueue time, also after the move) live no shorter in the dead-letter queue.
     let visibility = number(retry, "VisibilityTimeout", "RetryQueue");
     let retry_retention = number(retry, "MessageRetentionPeriod", "RetryQueue");
     let dead = properties(&template, "DeadLetterQueue");
@@ -1166,8 +1166,8 @@ fn retry_queue_redrives_to_the_dead_letter_queue_with_bounded_receives() {
         "{receives} receives of {visibility} s do not fit in {retry_retention} s"
     );
     assert!(
-        dead_retention >= 2 * retry_retention,
-        "dead-letter retention {dead_retention} s leaves too little after {retry_retention} s"
+        dead_retention >= retry_retention,
+        "dead-letter retention {dead_retention} s is shorter than the retry queue's {retry_retention} s"
     );
     for (id, queue) in [("RetryQueue", retry), ("DeadLetterQueue", dead)] {
         assert_eq!(
@@ -1195,6 +1195,25 @@ fn retry_queue_redrives_to_the_dead_letter_queue_with_bounded_receives() {
         depth_alarms.len(),
         1,
         "one alarm with an action on the dead-letter queue's depth"
+    );
+    // A retry queue that nothing reads would keep its events quietly: its oldest message
+    // must not outlive the retries unnoticed.
+    let age_alarm = resources(&template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .find_map(|(_, a)| {
+            let props = a.get("Properties").unwrap();
+            (props.get("MetricName").and_then(Value::as_str)
+                == Some("ApproximateAgeOfOldestMessage")
+                && props
+                    .get("Dimensions")
+                    .is_some_and(|d| render(d).contains("!GetAtt RetryQueue.QueueName")))
+            .then_some(props)
+        })
+        .expect("an alarm on the age of the retry queue's oldest message");
+    let threshold = number(age_alarm, "Threshold", "RetryQueueAgeAlarm");
+    assert!(
+        threshold > receives * visibility && threshold < retry_retention,
+        "the age alarm ({threshold} s) must fire after the retries ({receives} x {visibility} s) and before messages expire"
     );
     let allow = render(
         dead.get("RedriveAllowPolicy")
