@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_sdk_ec2::config::SharedCredentialsProvider;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -175,9 +175,14 @@ fn is_transient(err: &CredentialsError) -> bool {
                 | SdkError::TimeoutError(_)
                 | SdkError::ResponseError(_) => true,
                 other => {
-                    let server = other.raw_response().is_some_and(|r| r.status().is_server_error());
+                    let server = other
+                        .raw_response()
+                        .is_some_and(|r| r.status().is_server_error());
                     let throttled = other.code().is_some_and(|code| {
-                        matches!(code, "Throttling" | "ThrottlingException" | "RequestLimitExceeded")
+                        matches!(
+                            code,
+                            "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                        )
                     });
                     server || throttled
                 }
