@@ -316,6 +316,7 @@ struct Stats {
     reverting_events: u64,
     reverting_changes: u64,
     verified: u64,
+    entries: u64,
 }
 
 impl Stats {
@@ -336,6 +337,7 @@ impl Stats {
             ("incomplete events", self.incomplete, 0.002),
             ("own actions", self.own, 0.001),
             ("reverts verified", self.verified, 0.01),
+            ("prefix-list entries judged", self.entries, 0.001),
         ] {
             assert!(
                 share(n) >= at_least,
@@ -349,7 +351,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} not JSON, {} unknown shape, {} records ({} authentic): {} unrelated, {} failed calls, {} invalid, {} normalized ({} incomplete, {} own actions, {} approved, {} with a revert of {} changes, {} reverts verified)",
+            "{} not JSON, {} unknown shape, {} records ({} authentic): {} unrelated, {} failed calls, {} invalid, {} normalized ({} incomplete, {} own actions, {} approved, {} with a revert of {} changes, {} reverts verified, {} prefix-list entries judged)",
             self.not_json,
             self.unknown_shape,
             self.records,
@@ -363,7 +365,8 @@ impl fmt::Display for Stats {
             self.approved,
             self.reverting_events,
             self.reverting_changes,
-            self.verified
+            self.verified,
+            self.entries
         )
     }
 }
@@ -1830,7 +1833,26 @@ fn check_record(delivery: &Delivery, scenario: &Scenario, stats: &mut Stats) {
         "a lower threshold reverts less"
     );
 
+    // Each change is judged on its own: the same verdicts in the other order.
+    let mut reversed = set.clone();
+    reversed.changes.reverse();
+    let backwards = decide(&reversed, &context, &policy);
+    let mut again = backwards.changes;
+    again.reverse();
+    assert_eq!(
+        again, decision.changes,
+        "a change is judged differently beside others"
+    );
+    assert_eq!(backwards.outcome, decision.outcome);
+
     let planned = reverted(&decision);
+    if decision.outcome != Outcome::Incomplete && decision.outcome != Outcome::OwnAction {
+        stats.entries += set
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::EntryAdded)
+            .count() as u64;
+    }
     match decision.outcome {
         Outcome::Incomplete => stats.incomplete += 1,
         Outcome::OwnAction => stats.own += 1,
@@ -2027,20 +2049,14 @@ fn check_decision(set: &ChangeSet, decision: &Decision, context: &Context<'_>, p
                 policy.risk.classify_in(change, context.prefix_lists).level,
                 "the risk is not the risk table's"
             );
-            // The same rule opened to the whole internet is never less risky.
-            let world = match facts.content.source {
-                Source::CidrV4(_) => Some("0.0.0.0/0"),
-                Source::CidrV6(_) => Some("::/0"),
-                _ => None,
-            };
-            if let Some(world) = world {
-                let opened = RuleContent {
-                    source: Source::parse(world).unwrap(),
-                    ..facts.content.clone()
-                };
+            for wider in widened(facts.content) {
                 assert!(
-                    policy.risk.classify_content(&opened).level >= judged.risk.level,
-                    "{} is riskier than the same rule from {world}",
+                    policy
+                        .risk
+                        .classify_content_in(&wider, context.prefix_lists)
+                        .level
+                        >= judged.risk.level,
+                    "{} is riskier than the wider {wider}",
                     facts.content
                 );
             }
@@ -2050,6 +2066,9 @@ fn check_decision(set: &ChangeSet, decision: &Decision, context: &Context<'_>, p
                 }
                 Approval::NotApproved { .. } => assert!(judged.approved_by.is_none()),
             }
+        }
+        if change.kind == ChangeKind::EntryAdded && !own && set.omitted.is_empty() {
+            check_entry(set, change, judged, context, policy);
         }
         if matches!(judged.action, Action::Pending | Action::WouldRevert) {
             assert!(set.omitted.is_empty(), "an incomplete record acted on");
@@ -2096,6 +2115,107 @@ fn check_decision(set: &ChangeSet, decision: &Decision, context: &Context<'_>, p
             "outcome {outcome} with nothing to do"
         ),
     }
+}
+
+/// The same rule, opened wider: a shorter prefix of its network (down to the whole
+/// internet), and all protocols.
+fn widened(content: &RuleContent) -> Vec<RuleContent> {
+    let mut wider = vec![RuleContent {
+        protocol: Protocol::All,
+        from_port: None,
+        to_port: None,
+        ..content.clone()
+    }];
+    if let Some(network) = content.source.network() {
+        let prefix = network.prefix_len();
+        for shorter in [prefix.saturating_sub(1), prefix / 2, 0] {
+            let source = match ipnet::IpNet::new(network.addr(), shorter).unwrap().trunc() {
+                ipnet::IpNet::V4(net) => Source::CidrV4(net),
+                ipnet::IpNet::V6(net) => Source::CidrV6(net),
+            };
+            wider.push(RuleContent {
+                source,
+                ..content.clone()
+            });
+        }
+    }
+    wider
+}
+
+/// An entry added to a prefix list is removed exactly when a rule that references the list
+/// would be opened to it unapproved, at or above the threshold, in a direction that may be
+/// reverted; never when no rule references the list. Unresolved (offline), the entry is
+/// judged as an ingress rule of all traffic.
+fn check_entry(
+    set: &ChangeSet,
+    change: &sgguard_core::RuleChange,
+    judged: &sgguard_core::ChangeDecision,
+    context: &Context<'_>,
+    policy: &Policy,
+) {
+    let list_id = set.prefix_list_id.as_deref().unwrap_or_default();
+    let entry = change
+        .content
+        .as_ref()
+        .expect("an entry without its network");
+    let removed = matches!(judged.action, Action::Pending | Action::WouldRevert);
+    // Approved through the list as a whole, or through the entry's own network.
+    let approves = |direction: Direction, rule: &RuleContent, group: Option<&str>| {
+        [Source::PrefixList(list_id.to_owned()), entry.source.clone()]
+            .into_iter()
+            .any(|source| {
+                let content = RuleContent {
+                    source,
+                    ..rule.clone()
+                };
+                let facts = RuleFacts {
+                    direction,
+                    content: &content,
+                    group_id: group,
+                    account: &set.meta.account,
+                    region: &set.meta.region,
+                    identity: &set.meta.identity,
+                };
+                matches!(
+                    context.allowlist.evaluate(&facts, context.now),
+                    Approval::Approved { .. }
+                )
+            })
+    };
+    let references = context
+        .prefix_lists
+        .get(list_id)
+        .and_then(|l| l.references.as_ref());
+    let must = match references {
+        None => {
+            let all = RuleContent {
+                protocol: Protocol::All,
+                from_port: None,
+                to_port: None,
+                ..entry.clone()
+            };
+            let risk = policy.risk.classify_unresolved_entry(entry, list_id).level;
+            assert_eq!(judged.risk.level, risk, "an unresolved entry's risk");
+            risk >= policy.min_risk && !approves(Direction::Ingress, &all, None)
+        }
+        Some(references) if references.is_empty() => {
+            assert!(
+                !removed,
+                "an entry of a list that no rule references is removed"
+            );
+            false
+        }
+        Some(references) => references.iter().any(|r| {
+            let revertible = r.direction.is_ingress() || policy.revert_egress;
+            revertible
+                && policy.risk.classify_through(entry, r).level >= policy.min_risk
+                && !approves(r.direction, &r.content, Some(&r.group_id))
+        }),
+    };
+    assert_eq!(
+        removed, must,
+        "entry {entry} of {list_id}: removed {removed}, but a reference calls for it: {must}"
+    );
 }
 
 /// The comparison with EC2 for one change planned for revert; whether it had a rule to
