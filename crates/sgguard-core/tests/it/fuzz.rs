@@ -436,7 +436,7 @@ enum Responder {
     /// The caller of the event itself (its role, or its ARN).
     TheCaller,
     /// The examples' responder role.
-    ResponderRole,
+    OwnRole,
     /// The member role, in the event's account.
     MemberRole,
 }
@@ -457,7 +457,7 @@ const REFERENCES: [References; 3] = [
 const RESPONDERS: [Responder; 4] = [
     Responder::Nobody,
     Responder::TheCaller,
-    Responder::ResponderRole,
+    Responder::OwnRole,
     Responder::MemberRole,
 ];
 const RESPONDER_ROLE: &str = "arn:aws:iam::111122223333:role/sgguard-responder";
@@ -476,7 +476,7 @@ impl Scenario {
             prop_oneof![
                 3 => Just(Responder::Nobody),
                 1 => Just(Responder::TheCaller),
-                1 => Just(Responder::ResponderRole),
+                1 => Just(Responder::OwnRole),
                 1 => Just(Responder::MemberRole),
             ],
         )
@@ -532,7 +532,7 @@ impl Scenario {
         let (self_arns, member_role) = match self.responder {
             Responder::Nobody => (Vec::new(), None),
             Responder::TheCaller => (vec![set.meta.identity.principal.clone()], None),
-            Responder::ResponderRole => (vec![RESPONDER_ROLE.to_owned()], None),
+            Responder::OwnRole => (vec![RESPONDER_ROLE.to_owned()], None),
             Responder::MemberRole => (Vec::new(), Some(MEMBER_ROLE.to_owned())),
         };
         Policy {
