@@ -213,7 +213,7 @@ fn report_failure(
     println!("    {shrunk:?}");
     println!("  saved the shrunk input to {saved}");
     println!(
-        "  reproduce the run:  SGGUARD_FUZZ_SEED={} SGGUARD_FUZZ_CASES={} cargo test -p sgguard-core --test it fuzz -- --nocapture",
+        "  reproduce the run:  SGGUARD_FUZZ_SEED={} SGGUARD_FUZZ_CASES={} cargo test -p sgguard-core --release --test it fuzz -- --nocapture",
         settings.seed,
         passed + 1
     );
@@ -222,8 +222,15 @@ fn report_failure(
     );
 }
 
-/// Runs one saved input under every scenario.
+/// Runs one saved input under every scenario. A relative path is taken from the workspace
+/// root when it is not found where the test runs (the crate's directory).
 fn replay(file: &Path) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = if file.is_relative() && !file.exists() {
+        &workspace.join(file)
+    } else {
+        file
+    };
     let bytes = fs::read(file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
     let stats = RefCell::new(Stats::default());
     let scenarios = Scenario::all();
