@@ -174,7 +174,8 @@ async fn the_retry_queue_redelivers_only_what_failed_until_it_heals() {
         .authorize(&app, vec![tcp(8080).ip_ranges(v4("10.0.0.0/8")).build()])
         .await;
     let unseen_rule = ids(&unseen)[0].clone();
-    let widen = json!({"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "CidrIpv4": "0.0.0.0/0"});
+    let widen =
+        json!({"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "CidrIpv4": "0.0.0.0/0"});
     let modify_id = aws::unique("retry-modify");
     let modify = cloudtrail::modify(
         cloudtrail::Call {
@@ -191,9 +192,7 @@ async fn the_retry_queue_redelivers_only_what_failed_until_it_heals() {
     let from_destination = queue
         .send(&invocation_record(&cloudtrail::envelope(&record)))
         .await;
-    let from_rule_dlq = queue
-        .send(&cloudtrail::envelope(&modify).to_string())
-        .await;
+    let from_rule_dlq = queue.send(&cloudtrail::envelope(&modify).to_string()).await;
     let not_an_event = queue.send("{\"hello\": \"world\"}").await;
 
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;

@@ -18,7 +18,8 @@ use serde_json::Value;
 use sgguard_core::Outcome;
 use sgguard_core::time::{format_time, parse_event_time};
 use sgguard_responder::{
-    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError, RuleSnapshot,
+    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError,
+    RULE_HISTORY_DEPTH, RuleSnapshot,
 };
 
 use crate::error::Error;
@@ -453,8 +454,7 @@ impl DynamoAuditLog {
         let reported_only = lease.live && !item.live;
         // A first delivery that stopped between its transactions is finished by the retry.
         let unfinished = item.changes_pending;
-        if !reported_only && !unfinished && !take_over.iter().any(|o| o.as_str() == item.outcome)
-        {
+        if !reported_only && !unfinished && !take_over.iter().any(|o| o.as_str() == item.outcome) {
             return Ok(Begin::Existing(Box::new(stored)));
         }
         let now = Utc::now().timestamp();
@@ -634,8 +634,18 @@ impl DynamoAuditLog {
 
     async fn rule_history_inner(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
         let items = self
-            .query_index("by-rule", "rule_key", rule_id, None, None, true, None)
+            .query_index(
+                "by-rule",
+                "rule_key",
+                rule_id,
+                None,
+                None,
+                false,
+                Some(RULE_HISTORY_DEPTH),
+            )
             .await?;
+        // Newest first from the index; the history reads oldest first.
+        let items = items.into_iter().rev();
         items
             .into_iter()
             .map(|item| {
@@ -760,6 +770,7 @@ impl DynamoAuditLog {
                 .expression_attribute_names("#k", key_name)
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(ascending)
+                .set_limit(limit.and_then(|l| i32::try_from(l).ok()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -43,8 +43,8 @@ pub async fn handle_batch<A: AuditLog, L: AllowlistStore, R: Remediator>(
     };
     for message in batch.records {
         let id = message.message_id.clone().unwrap_or_default();
-        let out_of_time = deadline
-            .is_some_and(|d| d.saturating_duration_since(Instant::now()) < MESSAGE_MARGIN);
+        let out_of_time =
+            deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < MESSAGE_MARGIN);
         if out_of_time {
             tracing::warn!(message_id = %id, "out of time: left for the queue to deliver again");
             fail(id);
@@ -105,7 +105,8 @@ mod tests {
 
     #[test]
     fn an_sqs_batch_is_told_from_a_cloudtrail_log_file() {
-        let batch = json!({"Records": [{"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"}]});
+        let batch =
+            json!({"Records": [{"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"}]});
         assert_eq!(sqs_batch(&batch).unwrap().records.len(), 1);
         let log_file = json!({"Records": [{"eventName": "AuthorizeSecurityGroupIngress"}]});
         assert!(sqs_batch(&log_file).is_none());

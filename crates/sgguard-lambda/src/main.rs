@@ -27,7 +27,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 /// The time left until the Runtime API's deadline (Unix milliseconds).
 fn remaining(deadline_ms: u64) -> Option<Duration> {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis();
     let left = u128::from(deadline_ms).saturating_sub(now_ms);
     Some(Duration::from_millis(u64::try_from(left).ok()?))
 }

@@ -24,7 +24,10 @@ pub(super) enum StoredRaw {
     Inline(String),
     Compressed(Vec<u8>),
     /// Too large to keep even compressed: its digest and size, to match it with CloudTrail.
-    Digest { sha256: String, bytes: usize },
+    Digest {
+        sha256: String,
+        bytes: usize,
+    },
 }
 
 impl StoredRaw {

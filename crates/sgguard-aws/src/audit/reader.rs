@@ -23,8 +23,8 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use sgguard_core::{Outcome, RiskLevel};
 use sgguard_core::time::format_time;
+use sgguard_core::{Outcome, RiskLevel};
 use sgguard_responder::{AllowlistChange, AuditFilter, AuditReader, EventReport, PortError};
 
 use super::{DynamoAuditLog, event_pk};

@@ -94,6 +94,7 @@ macro_rules! __audit_log_clauses {
             record_invalid_is_idempotent_and_an_invalid_record_is_not_an_event,
             a_thousand_rule_authorize_is_begun_completed_and_read_back_whole,
             a_hundred_rule_modification_is_begun_completed_and_read_back_whole,
+            rule_history_reads_only_the_latest_versions_oldest_first,
         ]);
     };
 }
