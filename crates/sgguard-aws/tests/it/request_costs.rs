@@ -493,7 +493,7 @@ async fn requests_per_outcome() {
     assert_eq!(measured, expected, "{}", table(&rows));
 
     // Every request sent is authorized by a declared permission, which the templates grant
-    // (tests/infra_template.rs in sgguard-lambda): a new call fails here until declared.
+    // (tests/system/infra.rs): a new call fails here until declared.
     for row in &rows {
         for operation in row.requests.keys() {
             assert!(

@@ -11,7 +11,6 @@ use super::fixtures::{ALICE, GROUP, Names, PENDING, change, lease, raw, report};
 
 pub mod large;
 pub mod leases;
-pub use large::*;
 pub use leases::*;
 
 crate::__audit_log_clauses!(__every_clause!((AuditLog)));
