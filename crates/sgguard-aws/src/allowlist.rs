@@ -132,11 +132,15 @@ impl DynamoAllowlist {
         }
         if !problems.is_empty() {
             // An invalid entry must never silently approve or condemn: refuse the whole list.
-            return Err(Error::Allowlist(format!(
-                "table `{}`: {}",
-                self.table,
-                problems.join("; ")
-            )));
+            // The first few, named: the text rides on every event's record and metric line.
+            const NAMED: usize = 5;
+            let more = problems.len().saturating_sub(NAMED);
+            problems.truncate(NAMED);
+            let mut text = problems.join("; ");
+            if more > 0 {
+                text.push_str(&format!("; and {more} more"));
+            }
+            return Err(Error::Allowlist(format!("table `{}`: {text}", self.table)));
         }
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(entries)

@@ -18,8 +18,7 @@ use serde_json::Value;
 use sgguard_core::Outcome;
 use sgguard_core::time::{format_time, parse_event_time};
 use sgguard_responder::{
-    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError,
-    RULE_HISTORY_DEPTH, RuleSnapshot,
+    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError, RuleSnapshot,
 };
 
 use crate::error::Error;
@@ -451,6 +450,11 @@ impl DynamoAuditLog {
             ));
         };
         let stored = self.report_of(&item).await?;
+        // A run that never acts never takes over what a live responder is doing: it would
+        // rewrite the record without the live attempt's intents.
+        if !lease.live && item.live && !item.changes_pending {
+            return Ok(Begin::Existing(Box::new(stored)));
+        }
         let reported_only = lease.live && !item.live;
         // A first delivery that stopped between its transactions is finished by the retry.
         let unfinished = item.changes_pending;
@@ -634,18 +638,8 @@ impl DynamoAuditLog {
 
     async fn rule_history_inner(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
         let items = self
-            .query_index(
-                "by-rule",
-                "rule_key",
-                rule_id,
-                None,
-                None,
-                false,
-                Some(RULE_HISTORY_DEPTH),
-            )
+            .query_index("by-rule", "rule_key", rule_id, None, None, true, None)
             .await?;
-        // Newest first from the index; the history reads oldest first.
-        let items = items.into_iter().rev();
         items
             .into_iter()
             .map(|item| {

@@ -16,17 +16,20 @@ use crate::handler;
 /// and the queue delivers it again after its visibility timeout.
 pub const MESSAGE_MARGIN: Duration = Duration::from_secs(25);
 
-/// The batch in `payload`, when it is one: a `Records` list from `aws:sqs`.
-pub fn sqs_batch(payload: &Value) -> Option<SqsEvent> {
-    let records = payload.get("Records")?.as_array()?;
+/// The batch in `payload`, when it is one: a `Records` list from `aws:sqs`. A batch that
+/// cannot be read is an error, never an event: every message then stays on the queue.
+pub fn sqs_batch(payload: &Value) -> Result<Option<SqsEvent>, serde_json::Error> {
+    let Some(records) = payload.get("Records").and_then(Value::as_array) else {
+        return Ok(None);
+    };
     let from_sqs = !records.is_empty()
         && records
             .iter()
             .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"));
     if !from_sqs {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_value(payload.clone()).ok()
+    serde_json::from_value(payload.clone()).map(Some)
 }
 
 /// Handles every message of `batch` in order; the ids of those that must come again.
@@ -50,7 +53,15 @@ pub async fn handle_batch<A: AuditLog, L: AllowlistStore, R: Remediator>(
             fail(id);
             continue;
         }
-        let (event, origin) = unwrap_message(message, &id);
+        let (event, origin) = match unwrap_message(message, &id) {
+            Ok(opened) => opened,
+            Err(problem) => {
+                // Kept on the queue (and so, in the end, in the dead-letter queue) for a person.
+                tracing::warn!(message_id = %id, %problem, "message not handled");
+                fail(id);
+                continue;
+            }
+        };
         match handler::handle_from(responder, event, origin, deadline).await {
             Ok(_) => {}
             Err(err) => {
@@ -66,8 +77,10 @@ pub async fn handle_batch<A: AuditLog, L: AllowlistStore, R: Remediator>(
 
 /// The event a message carries: Lambda's invocation record is opened (`requestPayload`);
 /// anything else is the event itself, and a body that is not JSON is kept as text, to be
-/// recorded `invalid`.
-fn unwrap_message(message: SqsMessage, id: &str) -> (Value, Origin) {
+/// recorded `invalid`. An invocation record without its payload (Lambda drops a payload too
+/// large for the destination) is an error: its event is lost to sgguard, and the message
+/// must reach a person.
+fn unwrap_message(message: SqsMessage, id: &str) -> Result<(Value, Origin), String> {
     let origin = Origin {
         file: format!("sqs:{id}"),
         index: 0,
@@ -80,12 +93,22 @@ fn unwrap_message(message: SqsMessage, id: &str) -> (Value, Origin) {
                 object.insert("requestPayload".into(), payload);
                 Value::Object(object)
             }
+            None if object.contains_key("requestContext") => {
+                let request = object
+                    .get("requestContext")
+                    .and_then(|c| c.get("requestId"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                return Err(format!(
+                    "Lambda's invocation record of request {request} has no requestPayload (dropped as too large?): the event must be found in CloudTrail"
+                ));
+            }
             None => Value::Object(object),
         },
         Ok(other) => other,
         Err(_) => Value::String(body),
     };
-    (event, origin)
+    Ok((event, origin))
 }
 
 #[cfg(test)]
@@ -107,31 +130,43 @@ mod tests {
     fn an_sqs_batch_is_told_from_a_cloudtrail_log_file() {
         let batch =
             json!({"Records": [{"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"}]});
-        assert_eq!(sqs_batch(&batch).unwrap().records.len(), 1);
+        assert_eq!(sqs_batch(&batch).unwrap().unwrap().records.len(), 1);
         let log_file = json!({"Records": [{"eventName": "AuthorizeSecurityGroupIngress"}]});
-        assert!(sqs_batch(&log_file).is_none());
+        assert!(sqs_batch(&log_file).unwrap().is_none());
         let mixed = json!({"Records": [
             {"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"},
             {"eventName": "AuthorizeSecurityGroupIngress"}
         ]});
-        assert!(sqs_batch(&mixed).is_none());
-        assert!(sqs_batch(&json!({"Records": []})).is_none());
+        assert!(sqs_batch(&mixed).unwrap().is_none());
+        assert!(sqs_batch(&json!({"Records": []})).unwrap().is_none());
+        let unreadable = json!({"Records": [{"messageId": 7, "eventSource": "aws:sqs"}]});
+        assert!(
+            sqs_batch(&unreadable).is_err(),
+            "an unreadable batch is an error"
+        );
     }
 
     #[test]
     fn an_invocation_record_is_opened_and_a_bare_event_kept() {
         let event = json!({"source": "aws.ec2", "detail": {"eventName": "X"}});
         let record = json!({"requestContext": {"requestId": "r"}, "requestPayload": event});
-        let (opened, origin) = unwrap_message(message(&record.to_string()), "m-1");
+        let (opened, origin) = unwrap_message(message(&record.to_string()), "m-1").unwrap();
         assert_eq!(opened, event);
         assert_eq!(origin.file, "sqs:m-1");
-        let (bare, _) = unwrap_message(message(&event.to_string()), "m-1");
+        let (bare, _) = unwrap_message(message(&event.to_string()), "m-1").unwrap();
         assert_eq!(bare, event);
         // A `requestPayload` without Lambda's context is not an invocation record.
         let forged = json!({"requestPayload": event});
-        let (kept, _) = unwrap_message(message(&forged.to_string()), "m-1");
+        let (kept, _) = unwrap_message(message(&forged.to_string()), "m-1").unwrap();
         assert_eq!(kept, forged);
-        let (text, _) = unwrap_message(message("not json"), "m-1");
+        let (text, _) = unwrap_message(message("not json"), "m-1").unwrap();
         assert_eq!(text, json!("not json"));
+        // Lambda's record without its payload: the message must not be acknowledged.
+        let dropped = json!({"requestContext": {"requestId": "r-9"}, "responseContext": {}});
+        let problem = unwrap_message(message(&dropped.to_string()), "m-1").unwrap_err();
+        assert!(
+            problem.contains("r-9") && problem.contains("requestPayload"),
+            "{problem}"
+        );
     }
 }

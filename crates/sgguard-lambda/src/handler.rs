@@ -25,13 +25,18 @@ pub enum HandlerError {
     /// The answer could not be written as JSON.
     #[error("cannot write the answer")]
     Output(#[source] serde_json::Error),
+    /// A batch from the retry queue that cannot be read: every message stays on the queue.
+    #[error("cannot read the batch from the retry queue")]
+    Batch(#[source] serde_json::Error),
 }
 
 impl From<HandlerError> for Diagnostic {
     fn from(err: HandlerError) -> Self {
         let error_type = match &err {
             HandlerError::Retryable(_) => "Retryable",
-            HandlerError::NonRetryable(_) | HandlerError::Output(_) => "NonRetryable",
+            HandlerError::NonRetryable(_) | HandlerError::Output(_) | HandlerError::Batch(_) => {
+                "NonRetryable"
+            }
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -48,7 +53,7 @@ pub async fn handle_invocation<A: AuditLog, L: AllowlistStore, R: Remediator>(
     payload: Value,
     deadline: Option<Instant>,
 ) -> Result<Value, HandlerError> {
-    if let Some(batch) = crate::batch::sqs_batch(&payload) {
+    if let Some(batch) = crate::batch::sqs_batch(&payload).map_err(HandlerError::Batch)? {
         // Boxed: the pipeline's future is deep, and a batch would nest it once more.
         let response = Box::pin(crate::batch::handle_batch(responder, batch, deadline)).await;
         return serde_json::to_value(response).map_err(HandlerError::Output);

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sgguard_core::{AllowEntry, Outcome, allowlist};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
-    Lease, PortError, RULE_HISTORY_DEPTH, RuleSnapshot,
+    Lease, PortError, RuleSnapshot,
 };
 
 use crate::error::{Error, SqliteError};
@@ -208,7 +208,11 @@ impl SqliteStore {
                 )?;
             let stored: EventReport = serde_json::from_str(&text)?;
             let reported_only = lease.live && !was_live;
-            if !reported_only && !take_over.iter().any(|o| o.as_str() == outcome) {
+            // A run that never acts never takes over what a live responder is doing.
+            let live_record_for_a_report = !lease.live && was_live;
+            if live_record_for_a_report
+                || (!reported_only && !take_over.iter().any(|o| o.as_str() == outcome))
+            {
                 return Ok(Begin::Existing(Box::new(stored)));
             }
             let now = Utc::now().timestamp();
@@ -284,7 +288,7 @@ impl SqliteStore {
     }
 
     fn rule_history_sync(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
-        self.snapshots("c.rule_id = ?1", &[&rule_id], Some(RULE_HISTORY_DEPTH))
+        self.snapshots("c.rule_id = ?1", &[&rule_id], None)
     }
 
     fn changes_after_sync(

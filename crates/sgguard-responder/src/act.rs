@@ -6,7 +6,7 @@ use sgguard_core::verify::Expectation;
 use sgguard_core::{Action, ObservedRule, PrefixList, Verdict, verify};
 
 use crate::plan::{RemediationStep, StepKind};
-use crate::report::EventReport;
+use crate::report::{ChangeReport, EventReport};
 
 /// A change settled without calling EC2, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,15 +234,23 @@ pub(crate) fn named_only(step: &RemediationStep, report: &EventReport) -> Vec<Se
 }
 
 /// Every change of a step that could not be checked against EC2: failed, never acted on.
-pub(crate) fn unread(step: &RemediationStep, err: &crate::PortError) -> Vec<Settled> {
+pub(crate) fn unread(
+    step: &RemediationStep,
+    changes: &[ChangeReport],
+    err: &crate::PortError,
+) -> Vec<Settled> {
+    let cause = crate::error_chain(err);
     step.changes
         .iter()
         .map(|&index| Settled {
             index,
             action: Action::Failed,
             detail: format!(
-                "{step}: failed: EC2 could not be read before acting, so nothing was done: {}",
-                crate::error_chain(err)
+                "{}: failed: EC2 could not be read before acting, so nothing was done: {cause}",
+                changes
+                    .get(index)
+                    .map(|c| step.describe_change(c))
+                    .unwrap_or_default()
             ),
         })
         .collect()

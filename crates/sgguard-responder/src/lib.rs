@@ -26,7 +26,7 @@ pub use plan::{
 };
 pub use ports::{
     AllowlistChange, AllowlistStore, AuditFilter, AuditLog, AuditReader, Begin, InvalidRecord,
-    Lease, RULE_HISTORY_DEPTH, Remediator, RuleSnapshot, Scope,
+    Lease, Remediator, RuleSnapshot, Scope,
 };
 pub use report::{ChangeReport, ContentReport, EventReport, Origin};
 pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, STEP_MARGIN, invalid_report};

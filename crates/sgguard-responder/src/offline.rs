@@ -52,7 +52,12 @@ impl Remediator for ReportOnlyRemediator {
     async fn execute(&self, step: &RemediationStep) -> Result<StepResult, PortError> {
         Ok(StepResult {
             status: StepStatus::NotExecuted,
-            detail: format!("dry run, not executed: would {step}"),
+            // Each change's remediation already names its own part of the step: the whole
+            // step (every rule of a large call) is not copied into each of them.
+            detail: format!(
+                "dry run, not executed ({} rule(s) in this step)",
+                step.changes.len()
+            ),
         })
     }
 }

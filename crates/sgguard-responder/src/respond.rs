@@ -833,7 +833,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 act::verify_step(step.clone(), report, &observed, later, earlier_attempt)
             }),
         };
-        Ok(checked.unwrap_or_else(|err| (None, act::unread(&step, &err))))
+        Ok(checked.unwrap_or_else(|err| (None, act::unread(&step, &report.changes, &err))))
     }
 
     /// For each rule a step would change: a later recorded change of it by another event,

@@ -276,7 +276,7 @@ async fn report_only_remediator_under_enforce_is_a_dry_run() {
     assert_eq!(report.changes[0].action, Action::WouldRevert);
     let remediation = report.changes[0].remediation.as_deref().unwrap_or_default();
     assert!(
-        remediation.contains("dry run, not executed: would revoke ingress sgr-world by rule id"),
+        remediation.starts_with("revoke ingress sgr-world by rule id: dry run, not executed"),
         "{remediation}"
     );
     assert!(

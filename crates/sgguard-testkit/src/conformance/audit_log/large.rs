@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use sgguard_core::{Action, ChangeKind, Outcome};
-use sgguard_responder::{AuditLog, Begin, ChangeReport, EventReport, RULE_HISTORY_DEPTH};
+use sgguard_responder::{AuditLog, Begin, ChangeReport, EventReport};
 
 use super::super::fixtures::{Names, PENDING, change, lease, report};
 
@@ -125,42 +125,4 @@ pub async fn a_hundred_rule_modification_is_begun_completed_and_read_back_whole<
         changes,
     );
     record_and_complete(log, pending, Action::Restored).await;
-}
-
-pub async fn rule_history_reads_only_the_latest_versions_oldest_first<A: AuditLog>(log: &A) {
-    let names = Names::new("depth");
-    let rule = names.id("sgr-often");
-    let versions = RULE_HISTORY_DEPTH + 8;
-    for i in 0..versions {
-        let port = i32::try_from(1000 + i).unwrap();
-        let modified = report(
-            &names.id(&format!("e-{i:03}")),
-            "ModifySecurityGroupRules",
-            &format!("2026-11-23T09:{:02}:{:02}Z", i / 60, i % 60),
-            Outcome::Flagged,
-            vec![change(
-                &rule,
-                "10.0.0.0/8",
-                port,
-                ChangeKind::Modified,
-                Action::Flagged,
-            )],
-        );
-        let event = modified.event_id.clone().unwrap();
-        assert_eq!(
-            log.begin(&modified, &json!({"eventID": event}), &lease(), PENDING)
-                .await
-                .unwrap(),
-            Begin::Inserted
-        );
-    }
-    let history = log.rule_history(&rule).await.unwrap();
-    let ports: Vec<i32> = history
-        .iter()
-        .map(|s| s.change.from_port.unwrap())
-        .collect();
-    let newest: Vec<i32> = (versions - RULE_HISTORY_DEPTH..versions)
-        .map(|i| i32::try_from(1000 + i).unwrap())
-        .collect();
-    assert_eq!(ports, newest, "the latest versions, oldest first");
 }

@@ -233,3 +233,52 @@ pub async fn only_the_holder_can_release_a_lease<A: AuditLog>(log: &A) {
     ));
     log.complete(&record, &second).await.unwrap();
 }
+
+/// A run that never acts (`replay`, a dry run) never takes over a pending record a live
+/// responder wrote, even with its lease expired: it would rewrite the record without the
+/// live attempt's intents. It gets the record back as settled.
+pub async fn a_reporting_run_never_takes_over_a_live_record<A: AuditLog>(log: &A) {
+    let names = Names::new("live-held");
+    let event = names.id("e-live");
+    let rule = names.id("sgr-live");
+    let pending = report(
+        &event,
+        "AuthorizeSecurityGroupIngress",
+        "2026-11-21T10:00:00Z",
+        Outcome::Pending,
+        vec![change(
+            &rule,
+            "0.0.0.0/0",
+            22,
+            ChangeKind::Added,
+            Action::Pending,
+        )],
+    );
+    let crashed_live = Lease {
+        owner: "crashed-live-worker".into(),
+        until: chrono::Utc::now().timestamp() - 1,
+        live: true,
+    };
+    assert_eq!(
+        log.begin(&pending, &raw(&event), &crashed_live, PENDING)
+            .await
+            .unwrap(),
+        Begin::Inserted
+    );
+    let reporting = Lease::new(std::time::Duration::from_secs(60), false);
+    match log
+        .begin(&pending, &raw(&event), &reporting, PENDING)
+        .await
+        .unwrap()
+    {
+        Begin::Existing(stored) => assert_eq!(stored.outcome, Outcome::Pending),
+        other => panic!("a reporting run took over a live record: {other:?}"),
+    }
+    // A live responder still takes it over.
+    assert!(matches!(
+        log.begin(&pending, &raw(&event), &lease(), PENDING)
+            .await
+            .unwrap(),
+        Begin::Resumed { was_live: true, .. }
+    ));
+}
