@@ -114,6 +114,8 @@ pub struct Logged {
     /// empty for JSON protocols (DynamoDB), whose bodies are not kept.
     pub params: Vec<(String, String)>,
     pub handled: Handled,
+    /// From the request's arrival to the proxy's answer (the emulator's time, when forwarded).
+    pub took: std::time::Duration,
 }
 
 impl Logged {
@@ -255,12 +257,19 @@ struct State {
 }
 
 impl State {
-    fn log(&self, operation: &str, params: Vec<(String, String)>, handled: Handled) {
+    fn log(
+        &self,
+        operation: &str,
+        params: Vec<(String, String)>,
+        handled: Handled,
+        since: std::time::Instant,
+    ) {
         if let Ok(mut log) = self.log.lock() {
             log.push(Logged {
                 operation: operation.to_owned(),
                 params,
                 handled,
+                took: since.elapsed(),
             });
         }
     }
@@ -415,6 +424,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
+    let arrived = std::time::Instant::now();
     let dynamodb = parts.headers.contains_key("x-amz-target");
     let name = operation(&parts.headers, &body);
     let params = if dynamodb {
@@ -428,7 +438,7 @@ async fn handle(
     let n = state.sequence.fetch_add(1, Ordering::Relaxed);
     if let Some(fault) = choose(&state.plan, &name, n) {
         state.counts.faulted.fetch_add(1, Ordering::Relaxed);
-        state.log(&name, params, Handled::Faulted(fault.clone()));
+        state.log(&name, params, Handled::Faulted(fault.clone()), arrived);
         if fault == Fault::Drop {
             return Err(Box::new(Dropped));
         }
@@ -444,7 +454,7 @@ async fn handle(
     let response = match state.client.request(forward).await {
         Ok(response) => response,
         Err(err) => {
-            state.log(&name, params, Handled::Unanswered);
+            state.log(&name, params, Handled::Unanswered, arrived);
             return Err(Box::new(err));
         }
     };
@@ -452,7 +462,7 @@ async fn handle(
     let body = match body.collect().await {
         Ok(body) => body.to_bytes(),
         Err(err) => {
-            state.log(&name, params, Handled::Unanswered);
+            state.log(&name, params, Handled::Unanswered, arrived);
             return Err(Box::new(err));
         }
     };
@@ -463,6 +473,7 @@ async fn handle(
         Handled::Forwarded {
             status: parts.status.as_u16(),
         },
+        arrived,
     );
     Ok(Response::from_parts(parts, Full::new(body)))
 }
