@@ -8,12 +8,20 @@ Two changes to a plain `moto_server`:
   conditional writes to one key can both pass their check; DynamoDB itself makes each
   conditional write atomic. Serializing the handler gives tests of concurrent deliveries the
   same guarantee.
+- TransactWriteItems honours its ClientRequestToken, as DynamoDB does for ten minutes: the
+  SDK sends one token per call and repeats it on each retry, so a retry of a transaction that
+  was applied but whose answer never arrived (the SDK's attempt timeout, under load) succeeds
+  without applying it again. moto ignores the token, and such a retry would fail its own
+  condition instead, which DynamoDB never does.
 
 Usage: python tests/moto_server.py -H 127.0.0.1 -p PORT
 """
 
+import hashlib
+import json
 import sys
 import threading
+import time
 
 import werkzeug.serving
 
@@ -31,6 +39,49 @@ def _serialized_call_action(self):
 
 
 DynamoHandler.call_action = _serialized_call_action
+
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException  # noqa: E402
+
+
+class IdempotentParameterMismatch(DynamodbException):
+    def __init__(self):
+        super().__init__(
+            ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
+            message="The ClientRequestToken was used before with a different request",
+        )
+
+
+_transact_write_items = DynamoHandler.transact_write_items
+# ClientRequestToken -> (digest of the request, when it was applied). Only applied
+# transactions are kept: DynamoDB runs a failed one again on retry.
+_applied_tokens: dict[str, tuple[str, float]] = {}
+_TOKEN_LIFETIME = 600.0
+
+
+def _idempotent_transact_write_items(self):
+    # Runs under _dynamodb_lock (call_action), so the check and the write are one step.
+    token = self.body.get("ClientRequestToken")
+    if not token:
+        return _transact_write_items(self)
+    request = dict(self.body)
+    request.pop("ClientRequestToken", None)
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    now = time.monotonic()
+    applied = _applied_tokens.get(token)
+    if applied is not None and now - applied[1] < _TOKEN_LIFETIME:
+        if applied[0] != digest:
+            raise IdempotentParameterMismatch()
+        return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+    result = _transact_write_items(self)
+    _applied_tokens[token] = (digest, now)
+    if len(_applied_tokens) > 100_000:
+        for old in [t for t, (_, at) in _applied_tokens.items() if now - at >= _TOKEN_LIFETIME]:
+            del _applied_tokens[old]
+    return result
+
+
+DynamoHandler.transact_write_items = _idempotent_transact_write_items
 
 from moto.server import main  # noqa: E402
 

@@ -236,14 +236,16 @@ impl Kind {
         match self {
             Self::Unapproved => vec![unapproved],
             Self::Approved => vec![approved],
-            Self::LowRisk => vec![tcp(40_000 + k).ip_ranges(v4("10.0.0.0/8")).build()],
+            Self::LowRisk => vec![tcp(LOW_RISK_PORTS + k).ip_ranges(v4("10.0.0.0/8")).build()],
             Self::Mixed => vec![unapproved, approved],
         }
     }
 }
 
-/// World-open ports from here on are unapproved (high risk: no sensitive port).
+/// World-open ports from here to +999 are unapproved (high risk: no sensitive port).
 const UNAPPROVED_PORTS: i32 = 30_000;
+/// Ports from here to +999 are opened to a private range (low risk).
+const LOW_RISK_PORTS: i32 = 20_000;
 /// World-open ports from here to +999 are approved by the `load-public-app` entry.
 const APPROVED_PORTS: i32 = 10_000;
 
@@ -376,7 +378,10 @@ async fn fill_group(
         );
         let (revert, keep): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) = created
             .iter()
-            .partition(|r| r.from_port().is_some_and(|p| p >= UNAPPROVED_PORTS));
+            .partition(|r| {
+                r.from_port()
+                    .is_some_and(|p| (UNAPPROVED_PORTS..UNAPPROVED_PORTS + 1000).contains(&p))
+            });
         let rule_ids = |rules: Vec<&SecurityGroupRule>| {
             rules
                 .into_iter()
@@ -482,23 +487,28 @@ async fn deliver_all(pool: Arc<Pool>, events: &[Planned]) -> Vec<Delivered> {
     delivered.into_iter().map(|(_, d)| d).collect()
 }
 
-/// How many Revoke requests reached EC2 (forwarded, whatever EC2 answered), per rule id.
-/// A Revoke by content (no rule id) is counted under `""`.
+/// How many Revoke calls reached EC2 (forwarded, whatever EC2 answered), per rule id. The
+/// SDK's retries of one call (the same invocation id: an attempt that timed out) are one
+/// call. A Revoke by content (no rule id) is counted under `""`.
 fn revokes_by_rule(requests: &[Logged]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for request in requests.iter().filter(|r| {
+    let mut calls: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for (n, request) in requests.iter().enumerate().filter(|(_, r)| {
         r.operation.starts_with("RevokeSecurityGroup")
             && matches!(r.handled, Handled::Forwarded { .. })
     }) {
+        let call = request
+            .invocation
+            .clone()
+            .unwrap_or_else(|| format!("request {n}"));
         let ids = request.values("SecurityGroupRuleId.");
         if ids.is_empty() {
-            *counts.entry(String::new()).or_default() += 1;
+            calls.entry(String::new()).or_default().insert(call.clone());
         }
         for id in ids {
-            *counts.entry(id.to_owned()).or_default() += 1;
+            calls.entry(id.to_owned()).or_default().insert(call.clone());
         }
     }
-    counts
+    calls.into_iter().map(|(id, c)| (id, c.len())).collect()
 }
 
 /// The emulator's answer times per operation (p50 / p99 / max), slowest p99 first.
@@ -809,7 +819,9 @@ async fn burst(w: World, faults: Option<f64>) {
         .take(8)
         .map(|(op, count)| format!("{op} {:.2}", per_event(*count)))
         .collect();
-    let emulator = emulator_times(&proxy.requests());
+    let requests = proxy.requests();
+    let emulator = emulator_times(&requests);
+    let sdk_retries = requests.iter().filter(|r| r.attempt > 1).count();
     eprintln!(
         "\n=== {label}: {n} events, {} groups, {PROCESSES} processes ===\n\
          handled in {elapsed:.2?}: {:.1} events/s\n\
@@ -817,7 +829,7 @@ async fn burst(w: World, faults: Option<f64>) {
          AWS requests: {live_requests} during the burst, {:.2} per event; {faulted} failed by the proxy ({:.1}%), each retried by the SDK or by Lambda\n\
          per event: {}\n\
          emulator answer time (through the proxy): {emulator}\n\
-         retries: {retries} Lambda retries over {retried_events} events; {} failed {ATTEMPTS} attempts and were redriven{}\n\
+         retries: {sdk_retries} by the SDK; {retries} by Lambda over {retried_events} events; {} failed {ATTEMPTS} attempts and were redriven{}\n\
          outcomes recorded: {outcomes:?}\n\
          lost {}, double reverts {}, wrong reverts {}\n",
         scenario.groups.len(),

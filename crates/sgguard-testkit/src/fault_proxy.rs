@@ -113,6 +113,10 @@ pub struct Logged {
     /// The decoded form parameters of a query-protocol request (EC2, STS, SQS), in order;
     /// empty for JSON protocols (DynamoDB), whose bodies are not kept.
     pub params: Vec<(String, String)>,
+    /// The SDK's id of the call (`amz-sdk-invocation-id`): the same on each of its retries.
+    pub invocation: Option<String>,
+    /// Which attempt at the call this was (`amz-sdk-request: attempt=N`), 1 when not said.
+    pub attempt: u32,
     pub handled: Handled,
     /// From the request's arrival to the proxy's answer (the emulator's time, when forwarded).
     pub took: std::time::Duration,
@@ -257,20 +261,45 @@ struct State {
 }
 
 impl State {
-    fn log(
-        &self,
-        operation: &str,
-        params: Vec<(String, String)>,
-        handled: Handled,
-        since: std::time::Instant,
-    ) {
+    fn log(&self, request: &Seen, handled: Handled) {
         if let Ok(mut log) = self.log.lock() {
             log.push(Logged {
-                operation: operation.to_owned(),
-                params,
+                operation: request.operation.clone(),
+                params: request.params.clone(),
+                invocation: request.invocation.clone(),
+                attempt: request.attempt,
                 handled,
-                took: since.elapsed(),
+                took: request.arrived.elapsed(),
             });
+        }
+    }
+}
+
+/// What the log keeps of a request, read before it is forwarded.
+struct Seen {
+    operation: String,
+    params: Vec<(String, String)>,
+    invocation: Option<String>,
+    attempt: u32,
+    arrived: std::time::Instant,
+}
+
+impl Seen {
+    fn of(headers: &hyper::HeaderMap, operation: String, params: Vec<(String, String)>) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let attempt = header("amz-sdk-request")
+            .and_then(|v| {
+                v.split(';')
+                    .find_map(|part| part.trim().strip_prefix("attempt="))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(1);
+        Self {
+            operation,
+            params,
+            invocation: header("amz-sdk-invocation-id").map(str::to_owned),
+            attempt,
+            arrived: std::time::Instant::now(),
         }
     }
 }
@@ -424,7 +453,6 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
-    let arrived = std::time::Instant::now();
     let dynamodb = parts.headers.contains_key("x-amz-target");
     let name = operation(&parts.headers, &body);
     let params = if dynamodb {
@@ -432,13 +460,14 @@ async fn handle(
     } else {
         form_params(&body)
     };
+    let seen = Seen::of(&parts.headers, name.clone(), params);
     if let Ok(mut seen) = state.counts.per_operation.lock() {
         *seen.entry(name.clone()).or_default() += 1;
     }
     let n = state.sequence.fetch_add(1, Ordering::Relaxed);
     if let Some(fault) = choose(&state.plan, &name, n) {
         state.counts.faulted.fetch_add(1, Ordering::Relaxed);
-        state.log(&name, params, Handled::Faulted(fault.clone()), arrived);
+        state.log(&seen, Handled::Faulted(fault.clone()));
         if fault == Fault::Drop {
             return Err(Box::new(Dropped));
         }
@@ -454,7 +483,7 @@ async fn handle(
     let response = match state.client.request(forward).await {
         Ok(response) => response,
         Err(err) => {
-            state.log(&name, params, Handled::Unanswered, arrived);
+            state.log(&seen, Handled::Unanswered);
             return Err(Box::new(err));
         }
     };
@@ -462,18 +491,16 @@ async fn handle(
     let body = match body.collect().await {
         Ok(body) => body.to_bytes(),
         Err(err) => {
-            state.log(&name, params, Handled::Unanswered, arrived);
+            state.log(&seen, Handled::Unanswered);
             return Err(Box::new(err));
         }
     };
     state.counts.forwarded.fetch_add(1, Ordering::Relaxed);
     state.log(
-        &name,
-        params,
+        &seen,
         Handled::Forwarded {
             status: parts.status.as_u16(),
         },
-        arrived,
     );
     Ok(Response::from_parts(parts, Full::new(body)))
 }
