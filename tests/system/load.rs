@@ -60,6 +60,19 @@ fn events_wanted() -> usize {
         .unwrap_or(DEFAULT_EVENTS)
 }
 
+/// The share of requests the proxy fails in the faults burst: 20%, or `SGGUARD_LOAD_FAULTS`
+/// (0 to 1) to explore.
+fn fault_share() -> f64 {
+    std::env::var("SGGUARD_LOAD_FAULTS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map_or(0.2, |v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("SGGUARD_LOAD_FAULTS=`{v}` is not a share"))
+        })
+}
+
 // ---------------------------------------------------------------------------------------
 // Duplicates
 // ---------------------------------------------------------------------------------------
@@ -115,7 +128,11 @@ async fn twenty_processes_given_one_event_at_once_revert_it_once() {
             Invocation::Error { error_type, .. } => {
                 assert_eq!(error_type, "Retryable", "delivery {n}: {answer:?}");
                 let again = functions[*n].invoke(&record).await;
-                assert_eq!(outcome(&again), "duplicate", "delivery {n} retried: {again:#}");
+                assert_eq!(
+                    outcome(&again),
+                    "duplicate",
+                    "delivery {n} retried: {again:#}"
+                );
                 retried += 1;
             }
         }
@@ -194,7 +211,7 @@ async fn a_burst_with_a_fifth_of_requests_failing_loses_nothing_and_reverts_once
     else {
         return;
     };
-    burst(w, Some(0.2)).await;
+    burst(w, Some(fault_share())).await;
 }
 
 /// What one event of the burst does.
@@ -290,18 +307,17 @@ impl Scenario {
                 out
             });
         }
-        let mut filled: Vec<(usize, (String, Vec<String>, Vec<Planned>))> =
-            set.join_all().await.into_iter().flatten().collect();
+        let mut filled: Vec<(usize, Filled)> = set.join_all().await.into_iter().flatten().collect();
         filled.sort_by_key(|(g, _)| *g);
         let mut scenario = Self {
             groups: Vec::new(),
             events: Vec::new(),
             pre_existing: Vec::new(),
         };
-        for (_, (group, pre_existing, planned)) in filled {
-            scenario.groups.push(group);
-            scenario.pre_existing.extend(pre_existing);
-            scenario.events.extend(planned);
+        for (_, filled) in filled {
+            scenario.groups.push(filled.group);
+            scenario.pre_existing.extend(filled.pre_existing);
+            scenario.events.extend(filled.planned);
         }
         // Delivered in the order they were made: interleaved across the groups.
         scenario.events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
@@ -326,24 +342,26 @@ impl Scenario {
     }
 }
 
+/// One group of the burst, made.
+#[derive(Debug)]
+struct Filled {
+    group: String,
+    pre_existing: Vec<String>,
+    planned: Vec<Planned>,
+}
+
 /// Creates group `g` with two rules no event touches, then the events `indexes` (global
 /// indexes into the burst) in it, each read back to build its CloudTrail record.
-async fn fill_group(
-    vpc: &Vpc,
-    run: &str,
-    g: usize,
-    indexes: &[usize],
-    groups: usize,
-) -> (String, Vec<String>, Vec<Planned>) {
+async fn fill_group(vpc: &Vpc, run: &str, g: usize, indexes: &[usize], groups: usize) -> Filled {
     let group = vpc.group(&format!("load-{g}")).await;
     vpc.authorize(
-            &group,
-            vec![
-                tcp(22).ip_ranges(v4("0.0.0.0/0")).build(),
-                tcp(80).ip_ranges(v4("10.0.0.0/8")).build(),
-            ],
-        )
-        .await;
+        &group,
+        vec![
+            tcp(22).ip_ranges(v4("0.0.0.0/0")).build(),
+            tcp(80).ip_ranges(v4("10.0.0.0/8")).build(),
+        ],
+    )
+    .await;
     let mut known = vpc.ingress_rules(&group).await;
     let pre_existing = ids(&known);
     assert_eq!(pre_existing.len(), 2, "{known:?}");
@@ -376,9 +394,8 @@ async fn fill_group(
             &permissions,
             &created,
         );
-        let (revert, keep): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) = created
-            .iter()
-            .partition(|r| {
+        let (revert, keep): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) =
+            created.iter().partition(|r| {
                 r.from_port()
                     .is_some_and(|p| (UNAPPROVED_PORTS..UNAPPROVED_PORTS + 1000).contains(&p))
             });
@@ -397,7 +414,11 @@ async fn fill_group(
             keep: rule_ids(keep),
         });
     }
-    (group, pre_existing, planned)
+    Filled {
+        group,
+        pre_existing,
+        planned,
+    }
 }
 
 /// Approves world-open tcp 10000-10999: the burst's approved rules.
@@ -442,10 +463,13 @@ impl Delivered {
 
     fn failure(&self) -> String {
         match self.attempts.last() {
-            Some((_, Ok(Invocation::Error {
-                error_type,
-                error_message,
-            }))) => format!("{error_type}: {error_message}"),
+            Some((
+                _,
+                Ok(Invocation::Error {
+                    error_type,
+                    error_message,
+                }),
+            )) => format!("{error_type}: {error_message}"),
             Some((_, Err(no_answer))) => no_answer.clone(),
             _ => "no attempt".into(),
         }
@@ -540,7 +564,7 @@ fn emulator_times(requests: &[Logged]) -> String {
             )
         })
         .collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
     let rows: Vec<String> = rows.into_iter().take(5).map(|(_, row)| row).collect();
     format!(
         "all p50 {:.0?}, p99 {:.0?}; {}",
@@ -684,19 +708,27 @@ async fn burst(w: World, faults: Option<f64>) {
         .await,
     );
     if let Some(share) = faults {
-        proxy.fail_share(share, vec![Fault::Throttle, Fault::ServerError, Fault::Drop]);
+        proxy.fail_share(
+            share,
+            vec![Fault::Throttle, Fault::ServerError, Fault::Drop],
+        );
     }
     let started = Instant::now();
     let delivered = deliver_all(pool.clone(), &scenario.events).await;
     let elapsed = started.elapsed();
     proxy.heal();
     let live_requests = proxy.counts().total();
-    let faulted = proxy.counts().faulted.load(std::sync::atomic::Ordering::Relaxed);
+    let faulted = proxy
+        .counts()
+        .faulted
+        .load(std::sync::atomic::Ordering::Relaxed);
     drop(pool);
 
     // What still failed after Lambda's attempts goes to the dead-letter queue, and is
     // redriven once, through the (healed) proxy so its Revokes are counted too.
-    let failed: Vec<usize> = (0..n).filter(|&i| delivered[i].report().is_none()).collect();
+    let failed: Vec<usize> = (0..n)
+        .filter(|&i| delivered[i].report().is_none())
+        .collect();
     let mut redriven: HashMap<String, Value> = HashMap::new();
     let mut lease_wait = Duration::ZERO;
     if !failed.is_empty() {
