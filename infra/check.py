@@ -11,18 +11,26 @@
 4. Against a local AWS (moto) at $SGGUARD_TEST_AWS_ENDPOINT, on fresh event buses with
    SQS targets: the central rule receives every call of the family and nothing else;
    the forwarder's rule carries a member bus's events to the central bus; the outcome
-   rule passes on exactly the notable Lambda results.
+   rule passes on exactly the notable Lambda results and those judged without a usable
+   allowlist. On fresh queues with the template's redrive policy: a message the function
+   keeps failing stays on the retry queue for exactly maxReceiveCount receives, then
+   moves to the dead-letter queue unchanged, and moved back it is retried afresh.
 5. The translated template deploys on moto's CloudFormation with its defaults and with
    every option on, and the conditions resolve as documented: the role gets the EC2
    write actions only in enforce mode (egress only with RevertEgress), sts:AssumeRole
    only with a member role; the function's environment holds the mode, its own role ARN
-   and the extra self ARNs. (moto skips the resource types it does not model, such as
+   and the extra self ARNs; the retry queue redrives to the dead-letter queue and feeds
+   the function (event source mapping reporting batch item failures); the alarm topic
+   is created only without AlarmTopicArn; forwarded events have their own bus.
+   member-role.yaml deploys with CentralMode audit (no EC2 write action) and enforce
+   (all of them, egress only with RevertEgress); forwarder.yaml deploys with and without
+   its own alarm topic. (moto skips the resource types it does not model, such as
    alarms and event-invoke configs; the Rust test and cfn-lint cover those.)
 
 Steps 3 and 4 are skipped with a notice when their tool or endpoint is missing, except
 under CI (env CI set), where that is a failure. What the templates must contain to agree
-with the code (tables, environment, IAM, patterns) is checked by the Rust test
-crates/sgguard-lambda/tests/infra_template.rs: the code is the source of truth.
+with the code (tables, environment, IAM, patterns, alarms on the function's metrics) is
+checked by the Rust tests in tests/system/infra.rs: the code is the source of truth.
 
 The last line printed is `N passed, M failed`; the exit code is non-zero on any failure.
 """
@@ -49,6 +57,9 @@ TEMPLATES = {
     "member-role.yaml": HERE / "member-role.yaml",
 }
 PATTERN = HERE / "eventbridge-pattern.json"
+# Every outcome the function reports (sgguard_core::Outcome::ALL, in its order; the Rust
+# test `check_py_knows_every_outcome` in tests/system/infra.rs keeps the two equal).
+ALL_OUTCOMES = ["skipped_failed_call", "skipped_unrelated", "duplicate", "own_action", "invalid", "incomplete", "recorded", "approved", "flagged", "would_revert", "pending", "superseded", "restored", "reverted", "revert_failed"]
 LINT_REGIONS = ["us-east-1", "eu-west-1"]
 IN_CI = bool(os.environ.get("CI"))
 
@@ -232,7 +243,7 @@ def cloudtrail_entry(detail: dict[str, Any], bus: str, source: str = "aws.ec2") 
     return {"Source": source, "DetailType": "AWS API Call via CloudTrail", "Detail": json.dumps(detail), "EventBusName": bus}
 
 
-def outcome_entry(outcome: str, event_id: str, bus: str) -> dict[str, Any]:
+def outcome_entry(outcome: str, event_id: str, bus: str, allowlist_error: str | None = None) -> dict[str, Any]:
     """What Lambda's OnSuccess destination puts on an event bus for one invocation."""
     detail = {
         "version": "1.0",
@@ -247,6 +258,8 @@ def outcome_entry(outcome: str, event_id: str, bus: str) -> dict[str, Any]:
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
         "responsePayload": {"event_id": event_id, "outcome": outcome, "reason": "check", "changes": []},
     }
+    if allowlist_error:
+        detail["responsePayload"]["allowlist_error"] = allowlist_error
     return {
         "Source": "lambda",
         "DetailType": "Lambda Function Invocation Result - Success",
@@ -396,27 +409,114 @@ def moto_checks(endpoint: str) -> None:
         if check("moto: forwarder rule to a central bus", forwarder_setup):
             delivered("moto: forwarded events reach the central rule exactly once, and only those", chain["received"], cases)
 
-        # The outcome rule: only notable results are passed on.
-        notable = resource_pattern("template.yaml", "NotableOutcomeRule")["detail"]["responsePayload"]["outcome"]
-        quiet = ["approved", "own_action", "duplicate", "recorded", "skipped_failed_call", "skipped_unrelated", "invalid"]
-        outcome_cases = {o: o in notable for o in notable + quiet}
+        # The outcome rule: only notable results, and any judged without a usable
+        # allowlist, are passed on.
+        alternatives = resource_pattern("template.yaml", "NotableOutcomeRule")["detail"]["responsePayload"]["$or"]
+        notable = next(a["outcome"] for a in alternatives if "outcome" in a)
+        assert set(notable) <= set(ALL_OUTCOMES), f"unknown outcomes in the rule: {set(notable) - set(ALL_OUTCOMES)}"
+        outcome_cases = {o: o in notable for o in ALL_OUTCOMES}
+        outcome_cases.update({f"{o}+allowlist_error": True for o in ("approved", "flagged")})
         outcomes: dict[str, Any] = {}
+
+        def outcome_key(body: dict[str, Any]) -> str:
+            payload = body["detail"]["responsePayload"]
+            return payload["outcome"] + ("+allowlist_error" if "allowlist_error" in payload else "")
 
         def outcome_setup() -> str:
             bus = moto.bus("outcomes")
             outcomes["url"], queue_arn = moto.queue("outcomes")
             moto.rule("outcomes", bus, resource_pattern("template.yaml", "NotableOutcomeRule"), queue_arn)
             name = bus.rsplit("/", 1)[1]
-            moto.put([outcome_entry(o, f"event-{o}", name) for o in outcome_cases])
-            outcomes["received"] = moto.drain(
-                outcomes["url"], lambda body: body["detail"]["responsePayload"]["outcome"], len(notable)
-            )
+            entries = []
+            for case in outcome_cases:
+                outcome, _, error = case.partition("+")
+                entries.append(outcome_entry(outcome, f"event-{case}", name, "item bad-entry: unknown attribute" if error else None))
+            moto.put(entries)
+            outcomes["received"] = moto.drain(outcomes["url"], outcome_key, sum(outcome_cases.values()))
             return f"{len(outcome_cases)} invocation results put"
 
         if check("moto: outcome rule with an SQS target, put_events", outcome_setup):
-            delivered("moto: the outcome rule passes on exactly the notable outcomes", outcomes["received"], outcome_cases)
+            delivered(
+                "moto: the outcome rule passes on exactly the notable outcomes and allowlist errors",
+                outcomes["received"],
+                outcome_cases,
+            )
+
+        check("moto: the retry queue redrives to the dead-letter queue after maxReceiveCount, and back", lambda: redrive(moto))
     finally:
         moto.close()
+
+
+def invocation_record(event_id: str) -> dict[str, Any]:
+    """What Lambda's OnFailure destination sends to the retry queue after the last attempt."""
+    return {
+        "version": "1.0",
+        "timestamp": "2026-11-26T10:03:00.000Z",
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": "arn:aws:lambda:us-east-1:111122223333:function:sgguard:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.ec2",
+            "account": "111122223333",
+            "time": "2026-11-26T10:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": record("AuthorizeSecurityGroupIngress", event_id),
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Retryable", "errorMessage": "audit store unavailable"},
+    }
+
+
+def redrive(moto: Moto) -> str:
+    """The template's retry queue and dead-letter queue on moto's SQS: a message that fails
+    every receive (the function reports it in batchItemFailures, so it is not deleted) is
+    received exactly maxReceiveCount times, then moves to the dead-letter queue with its
+    body unchanged; moved back (what `aws sqs start-message-move-task` does; moto has no
+    move task, so receive, send, delete), it is received afresh."""
+    resources = state["template.yaml"]["Resources"]
+    policy = resources["RetryQueue"]["Properties"]["RedrivePolicy"]
+    assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}, policy
+    max_receives = int(policy["maxReceiveCount"])
+    dlq_url, dlq_arn = moto.queue("dead-letters")
+    retry_url, _ = moto.queue("retry")
+    moto.sqs.set_queue_attributes(
+        QueueUrl=retry_url,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})},
+    )
+    body = json.dumps(invocation_record("redrive-check"))
+    moto.sqs.send_message(QueueUrl=retry_url, MessageBody=body)
+
+    def receive(url: str) -> list[dict[str, Any]]:
+        # VisibilityTimeout 0: the failed message is visible again at once (the deployed
+        # queue waits 15 minutes between attempts).
+        return moto.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["ApproximateReceiveCount"]
+        ).get("Messages", [])
+
+    for attempt in range(1, max_receives + 1):
+        messages = receive(retry_url)
+        assert len(messages) == 1, f"receive {attempt} of {max_receives}: {len(messages)} messages on the retry queue"
+        count = int(messages[0]["Attributes"]["ApproximateReceiveCount"])
+        assert count == attempt, f"receive {attempt}: ApproximateReceiveCount {count}"
+    assert not receive(retry_url), f"the message is still on the retry queue after {max_receives} receives"
+    dead = receive(dlq_url)
+    assert len(dead) == 1 and dead[0]["Body"] == body, f"the dead-letter queue holds {dead}"
+    # Redrive: back to the retry queue, where the function reads it again.
+    moto.sqs.send_message(QueueUrl=retry_url, MessageBody=dead[0]["Body"])
+    moto.sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=dead[0]["ReceiptHandle"])
+    again = receive(retry_url)
+    assert len(again) == 1 and again[0]["Body"] == body, f"after the redrive the retry queue holds {again}"
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "1", again[0]["Attributes"]
+    moto.sqs.delete_message(QueueUrl=retry_url, ReceiptHandle=again[0]["ReceiptHandle"])
+    assert not receive(dlq_url), "the dead-letter queue is not empty after the redrive"
+    return f"{max_receives} receives on the retry queue, then the dead-letter queue, then back"
 
 
 # ------------------------------------------------------------ stack deploys
@@ -469,7 +569,9 @@ def deploy_checks(endpoint: str) -> None:
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
     )
-    cf, iam, lam, ddb, s3 = (boto3.client(n, **kw) for n in ("cloudformation", "iam", "lambda", "dynamodb", "s3"))
+    cf, iam, lam, ddb, s3, sqs, sns, events = (
+        boto3.client(n, **kw) for n in ("cloudformation", "iam", "lambda", "dynamodb", "s3", "sqs", "sns", "events")
+    )
     suffix = uuid.uuid4().hex[:8]
     bucket = "sgguard-check-bucket"  # the CodeUri translate() put in the template
     try:
@@ -512,6 +614,26 @@ def deploy_checks(endpoint: str) -> None:
             extra = case["parameters"].get("SelfArns")
             assert self_arns[1:] == ([extra] if extra else []), self_arns
             assert outputs["AuditTableName"] == tables["AuditTableName"], outputs
+            # The retry queue: backoff by visibility timeout, redrive to the dead-letter queue.
+            retry = sqs.get_queue_attributes(QueueUrl=outputs["RetryQueueUrl"], AttributeNames=["All"])["Attributes"]
+            assert retry["QueueArn"] == outputs["RetryQueueArn"] and retry["QueueArn"].endswith(f":{name}-retry"), retry
+            redrive = json.loads(retry["RedrivePolicy"])
+            assert redrive["deadLetterTargetArn"] == outputs["DeadLetterQueueArn"], redrive
+            assert int(redrive["maxReceiveCount"]) == 8 and int(retry["VisibilityTimeout"]) == 900, retry
+            mappings = lam.list_event_source_mappings(FunctionName=resources["GuardFunction"])["EventSourceMappings"]
+            assert [m["EventSourceArn"] for m in mappings] == [outputs["RetryQueueArn"]], mappings
+            assert mappings[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], mappings[0]
+            # Alarms notify the given topic, or one the stack creates, encrypted.
+            given = case["parameters"].get("AlarmTopicArn")
+            if given:
+                assert outputs["AlarmTopicArn"] == given and "AlarmTopic" not in resources, outputs
+            else:
+                assert outputs["AlarmTopicArn"] == resources["AlarmTopic"], outputs
+                topic = sns.get_topic_attributes(TopicArn=outputs["AlarmTopicArn"])["Attributes"]
+                assert topic.get("KmsMasterKeyId"), f"the alarm topic is not encrypted: {topic}"
+            # Forwarded events arrive on the stack's own bus.
+            bus = events.describe_event_bus(Name=f"{name}-forwarded")
+            assert outputs["CentralEventBusArn"] == bus["Arn"], (outputs["CentralEventBusArn"], bus["Arn"])
             return f"{len(granted)} actions, {len(resources)} resources modelled"
 
         try:
@@ -528,6 +650,106 @@ def deploy_checks(endpoint: str) -> None:
                     cleanup()
                 except Exception:  # noqa: BLE001 - best effort
                     pass
+
+
+# member-role.yaml: the EC2 write actions only when the central stack enforces.
+MEMBER_STACKS: dict[str, dict[str, Any]] = {
+    "CentralMode audit (default)": {"parameters": {}, "writes": set()},
+    "CentralMode audit, RevertEgress true": {"parameters": {"RevertEgress": "true"}, "writes": set()},
+    "CentralMode enforce": {
+        "parameters": {"CentralMode": "enforce"},
+        "writes": {"ec2:RevokeSecurityGroupIngress", "ec2:ModifySecurityGroupRules", "ec2:ModifyManagedPrefixList"},
+    },
+    "CentralMode enforce, RevertEgress true": {
+        "parameters": {"CentralMode": "enforce", "RevertEgress": "true"},
+        "writes": {
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:ModifySecurityGroupRules",
+            "ec2:ModifyManagedPrefixList",
+            "ec2:RevokeSecurityGroupEgress",
+        },
+    },
+}
+EC2_READS = {"ec2:DescribeSecurityGroupRules", "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries"}
+
+
+def member_deploy_checks(endpoint: str) -> None:
+    import boto3
+
+    kw = dict(
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+    cf, iam, sns = (boto3.client(n, **kw) for n in ("cloudformation", "iam", "sns"))
+    suffix = uuid.uuid4().hex[:8]
+    # As JSON (the decoded template): moto's YAML loader mistakes nested short-form tags.
+    text = {name: json.dumps(state[name]) for name in ("member-role.yaml", "forwarder.yaml")}
+    for index, (label, case) in enumerate(MEMBER_STACKS.items()):
+        name = f"sgguard-check-member-{index}-{suffix}"
+        role = f"sgguard-check-member-{index}-{suffix}"
+        parameters = {"CentralRoleArn": "arn:aws:iam::123456789012:role/sgguard-FunctionRole-check", "RoleName": role, **case["parameters"]}
+
+        def deployed(name: str = name, role: str = role, parameters: dict[str, str] = parameters, case: dict[str, Any] = case) -> str:
+            cf.create_stack(
+                StackName=name,
+                TemplateBody=text["member-role.yaml"],
+                Capabilities=["CAPABILITY_NAMED_IAM"],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            )
+            stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+            assert stack["StackStatus"] == "CREATE_COMPLETE", f"{stack['StackStatus']}: {stack.get('StackStatusReason')}"
+            document = iam.get_role_policy(RoleName=role, PolicyName="sgguard-remediate")["PolicyDocument"]
+            if isinstance(document, str):  # moto returns the document as a Python repr
+                document = ast.literal_eval(document)
+            granted: set[str] = set()
+            for statement in document["Statement"]:
+                if statement:  # a !If that resolved to AWS::NoValue
+                    actions = statement["Action"]
+                    granted.update([actions] if isinstance(actions, str) else actions)
+            assert granted - EC2_READS == case["writes"], f"writes {sorted(granted - EC2_READS)}, expected {sorted(case['writes'])}"
+            assert EC2_READS <= granted, f"reads missing: {sorted(EC2_READS - granted)}"
+            return f"{len(granted)} actions"
+
+        try:
+            check(f"moto CloudFormation: member-role.yaml deploys, {label}", deployed)
+        finally:
+            try:
+                cf.delete_stack(StackName=name)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+    for index, (label, topic) in enumerate({"its own alarm topic": "", "a given alarm topic": "arn:aws:sns:us-east-1:123456789012:ops"}.items()):
+        name = f"sgguard-check-forwarder-{index}-{suffix}"
+        parameters = {"CentralEventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/sgguard-forwarded"}
+        if topic:
+            parameters["AlarmTopicArn"] = topic
+
+        def forwarder(name: str = name, parameters: dict[str, str] = parameters, topic: str = topic) -> str:
+            cf.create_stack(
+                StackName=name,
+                TemplateBody=text["forwarder.yaml"],
+                Capabilities=["CAPABILITY_IAM"],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            )
+            stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+            assert stack["StackStatus"] == "CREATE_COMPLETE", f"{stack['StackStatus']}: {stack.get('StackStatusReason')}"
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            if topic:
+                assert outputs["AlarmTopicArn"] == topic, outputs
+            else:
+                attributes = sns.get_topic_attributes(TopicArn=outputs["AlarmTopicArn"])["Attributes"]
+                assert attributes.get("KmsMasterKeyId"), f"the alarm topic is not encrypted: {attributes}"
+            return f"alarms notify {outputs['AlarmTopicArn'].rsplit(':', 1)[1]}"
+
+        try:
+            check(f"moto CloudFormation: forwarder.yaml deploys with {label}", forwarder)
+        finally:
+            try:
+                cf.delete_stack(StackName=name)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
 
 def main() -> int:
@@ -555,6 +777,8 @@ def main() -> int:
         moto_checks(endpoint)
         if "cfn" in state:
             deploy_checks(endpoint)
+        if all(k in state for k in ("member-role.yaml", "forwarder.yaml")):
+            member_deploy_checks(endpoint)
     else:
         skip_or_fail("moto event-pattern tests", "SGGUARD_TEST_AWS_ENDPOINT is not set")
 

@@ -70,7 +70,9 @@ def _idempotent_transact_write_items(self):
         return _transact_write_items(self)
     request = dict(self.body)
     request.pop("ClientRequestToken", None)
-    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    # Binary attributes (B) arrive as bytes: digest them by their hex.
+    text = json.dumps(request, sort_keys=True, default=lambda v: v.hex() if isinstance(v, bytes) else str(v))
+    digest = hashlib.sha256(text.encode()).hexdigest()
     now = time.monotonic()
     applied = _applied_tokens.get(token)
     if applied is not None and now - applied[1] < _TOKEN_LIFETIME:

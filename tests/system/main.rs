@@ -15,6 +15,8 @@ mod member_accounts;
 #[cfg(test)]
 mod respond;
 #[cfg(test)]
+mod retry_queue;
+#[cfg(test)]
 mod settings;
 #[cfg(test)]
 mod support;

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_sdk_ec2::config::SharedCredentialsProvider;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -175,9 +175,14 @@ fn is_transient(err: &CredentialsError) -> bool {
                 | SdkError::TimeoutError(_)
                 | SdkError::ResponseError(_) => true,
                 other => {
-                    let server = other.raw_response().is_some_and(|r| r.status().is_server_error());
+                    let server = other
+                        .raw_response()
+                        .is_some_and(|r| r.status().is_server_error());
                     let throttled = other.code().is_some_and(|code| {
-                        matches!(code, "Throttling" | "ThrottlingException" | "RequestLimitExceeded")
+                        matches!(
+                            code,
+                            "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                        )
                     });
                     server || throttled
                 }
@@ -207,6 +212,8 @@ mod tests {
     async fn access(member_role: Option<&str>) -> AccountAccess {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("eu-west-1"))
+            // Nothing listens here: a request fails at once, never leaves the machine.
+            .endpoint_url("http://127.0.0.1:9")
             .credentials_provider(aws_sdk_ec2::config::Credentials::new(
                 "a", "b", None, None, "test",
             ))
@@ -225,10 +232,21 @@ mod tests {
             central.access("111122223333").await.unwrap(),
             Access::Home
         ));
-        assert!(matches!(
-            central.access("222233334444").await.unwrap(),
-            Access::Member(_)
-        ));
+        // A member account's credentials are resolved at once: with STS unreachable, that
+        // is a retryable failure naming the account and the role.
+        match central.access("222233334444").await {
+            Err(Error::MemberAccess {
+                account,
+                role_arn,
+                retryable,
+                ..
+            }) => {
+                assert_eq!(account, "222233334444");
+                assert_eq!(role_arn, "arn:aws:iam::222233334444:role/sgguard-member");
+                assert!(retryable, "an unreachable STS is an outage");
+            }
+            other => panic!("member access without STS: {other:?}"),
+        }
         for bad in ["...", "unknown", "2222333344445", "22223333444a"] {
             match central.access(bad).await {
                 Err(Error::InvalidAccount(account)) => assert_eq!(account, bad),

@@ -1,26 +1,67 @@
 //! [`DynamoAuditLog`]: the audit log in DynamoDB. One conditional transaction records an
 //! event and its changes, so a duplicate delivery is detected by the table itself.
+//!
+//! Every item stays well under DynamoDB's 400 KB, whatever the rule count: each change is
+//! its own item (written in transactions of 100, each checked against the event's lease),
+//! the event item holds its report with the change list only while that is small (else the
+//! head, `changes_apart`), and the raw record as text, gzip, or digest ([`raw`]). An event
+//! whose changes span transactions is marked `changes_pending` until the last one lands, so
+//! a retry after a crash between them takes the record over and writes them again.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sgguard_core::Outcome;
 use sgguard_core::time::{format_time, parse_event_time};
 use sgguard_responder::{
-    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError, RuleSnapshot,
+    AuditLog, Begin, ChangeReport, EventReport, InvalidRecord, Lease, PortError,
+    RULE_HISTORY_DEPTH, RuleSnapshot,
 };
 
 use crate::error::Error;
 
+mod raw;
 mod reader;
+use raw::StoredRaw;
 pub use reader::{AccessPath, DEFAULT_QUERY_DAYS};
 
-/// DynamoDB allows 100 items in one transaction; one is the event item.
+/// DynamoDB allows 100 items in one transaction; one is the event item (or the check of
+/// its lease).
 const MAX_CHANGES_PER_TRANSACTION: usize = 99;
+
+/// A report whose JSON is larger than this keeps its changes in their own items only: the
+/// event item (copied into every index that projects `report`) holds the head.
+const INLINE_REPORT_MAX: usize = 64 * 1024;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// The report as stored on the event item, and whether its changes were left to the change
+/// items (too many to inline).
+fn stored_report(report: &EventReport) -> Result<(String, bool), Error> {
+    let json = |report: &EventReport| {
+        report.stored_json().map_err(|source| Error::Json {
+            what: "report".into(),
+            source,
+        })
+    };
+    let full = json(report)?;
+    if full.len() <= INLINE_REPORT_MAX {
+        return Ok((full, false));
+    }
+    let head = EventReport {
+        changes: Vec::new(),
+        ..report.clone()
+    };
+    Ok((json(&head)?, true))
+}
 
 /// The audit table, with optional retention.
 #[derive(Debug, Clone)]
@@ -52,7 +93,12 @@ struct EventItem {
     max_risk: String,
     recorded_at: String,
     report: String,
-    raw: String,
+    /// The change list is only in the change items (`report` holds the head).
+    #[serde(default, skip_serializing_if = "is_false")]
+    changes_apart: bool,
+    /// Some change items of a first delivery are not written yet: a retry takes over.
+    #[serde(default, skip_serializing_if = "is_false")]
+    changes_pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     group_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,16 +207,20 @@ impl DynamoAuditLog {
         Some(time.checked_add_signed(keep)?.timestamp())
     }
 
+    /// The event item of a first delivery, with its raw record; `changes_pending` when its
+    /// change items take more than the first transaction.
     fn event_item(
         &self,
         report: &EventReport,
         raw: &Value,
         lease: &Lease,
-    ) -> Result<EventItem, Error> {
+        changes_pending: bool,
+    ) -> Result<Item, Error> {
         let event_id = report.event_id.clone().unwrap_or_default();
         let event_time = report.event_time.clone().unwrap_or_default();
         let day = day_of(&event_time);
-        Ok(EventItem {
+        let (report_json, changes_apart) = stored_report(report)?;
+        let item = EventItem {
             pk: event_pk(&event_id),
             sk: "EVENT".into(),
             event_name: report.event_name.clone().unwrap_or_default(),
@@ -182,11 +232,9 @@ impl DynamoAuditLog {
             reason: report.reason.clone(),
             max_risk: report.max_risk().as_str().into(),
             recorded_at: format_time(&Utc::now()),
-            report: report.stored_json().map_err(|source| Error::Json {
-                what: "report".into(),
-                source,
-            })?,
-            raw: to_json("raw", raw)?,
+            report: report_json,
+            changes_apart,
+            changes_pending,
             group_key: non_empty(&report.group_id).or_else(|| non_empty(&report.group_name)),
             actor_key: non_empty(&report.actor),
             outcome_day: format!("{}#{day}", report.outcome.as_str()),
@@ -202,7 +250,15 @@ impl DynamoAuditLog {
             lease_owner: Some(lease.owner.clone()),
             lease_until: Some(lease.until),
             live: lease.live,
-        })
+        };
+        let mut item = to_item(&item)?;
+        item.extend(
+            StoredRaw::encode(raw)?
+                .attributes()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
+        Ok(item)
     }
 
     fn change_items(&self, report: &EventReport, live: bool) -> Result<Vec<ChangeItem>, Error> {
@@ -215,7 +271,7 @@ impl DynamoAuditLog {
             .map(|(i, change)| {
                 Ok(ChangeItem {
                     pk: event_pk(&event_id),
-                    sk: format!("CHANGE#{i:03}"),
+                    sk: format!("CHANGE#{i:05}"),
                     event_id: event_id.clone(),
                     event_name: report.event_name.clone().unwrap_or_default(),
                     event_time: event_time.clone(),
@@ -223,7 +279,7 @@ impl DynamoAuditLog {
                     actor: non_empty(&report.actor),
                     outcome: report.outcome.as_str().into(),
                     rule_key: non_empty(&change.rule_id),
-                    ts: format!("{event_time}#{event_id}#{i:03}"),
+                    ts: format!("{event_time}#{event_id}#{i:05}"),
                     direction: change.direction.as_str().into(),
                     kind: change.kind.as_str().into(),
                     risk: change.risk.as_str().into(),
@@ -242,11 +298,10 @@ impl DynamoAuditLog {
         item: &T,
         condition: Option<&str>,
     ) -> Result<TransactWriteItem, Error> {
-        let item =
-            serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(|source| Error::Mapping {
-                what: "item".into(),
-                source,
-            })?;
+        self.put_item(to_item(item)?, condition)
+    }
+
+    fn put_item(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, Error> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -256,20 +311,78 @@ impl DynamoAuditLog {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    async fn transact(
+    /// A check, within a transaction, that `lease` still holds the event record.
+    fn lease_check(&self, event_id: &str, lease: &Lease) -> Result<TransactWriteItem, Error> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(event_pk(event_id)))
+            .key("sk", AttributeValue::S("EVENT".into()))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .build()
+            .map_err(Error::build)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// Writes `changes` in transactions of [`MAX_CHANGES_PER_TRANSACTION`], each checked
+    /// against `lease`, with `last` (an update of the event item under the same lease) in the
+    /// final one: `last` lands only when every change has.
+    async fn write_changes(
         &self,
-        operation: &'static str,
+        event_id: &str,
+        changes: &[ChangeItem],
+        lease: &Lease,
+        last: TransactWriteItem,
+    ) -> Result<(), Error> {
+        let mut chunks: Vec<&[ChangeItem]> = changes.chunks(MAX_CHANGES_PER_TRANSACTION).collect();
+        let final_chunk = chunks.pop().unwrap_or_default();
+        for chunk in chunks {
+            let mut items = vec![self.lease_check(event_id, lease)?];
+            for change in chunk {
+                items.push(self.put(change, None)?);
+            }
+            self.send_transaction(event_id, items).await?;
+        }
+        let mut items = vec![last];
+        for change in final_chunk {
+            items.push(self.put(change, None)?);
+        }
+        self.send_transaction(event_id, items).await
+    }
+
+    /// One transaction under a lease: a failed condition means the lease was lost (or the
+    /// event never begun).
+    async fn send_transaction(
+        &self,
+        event_id: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<(), Error> {
-        for chunk in items.chunks(MAX_CHANGES_PER_TRANSACTION + 1) {
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| Error::from_sdk(operation, e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("TransactWriteItems", e));
+        match result {
+            Err(err)
+                if err.code() == Some("TransactionCanceledException")
+                    && err
+                        .service_message()
+                        .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+            {
+                match self.event_item_stored(event_id).await? {
+                    Some(_) => Err(Error::LeaseLost {
+                        event_id: event_id.to_owned(),
+                    }),
+                    None => Err(Error::Inconsistent(format!(
+                        "no event {event_id} to complete: it was never begun"
+                    ))),
+                }
+            }
+            Err(err) => Err(err),
+            Ok(_) => Ok(()),
         }
-        Ok(())
     }
 
     async fn begin_inner(
@@ -279,18 +392,15 @@ impl DynamoAuditLog {
         lease: &Lease,
         take_over: &[Outcome],
     ) -> Result<Begin, Error> {
-        let event = self.put(
-            &self.event_item(report, raw, lease)?,
+        let event_id = report.event_id.clone().unwrap_or_default();
+        let changes = self.change_items(report, lease.live)?;
+        let first = changes.len().min(MAX_CHANGES_PER_TRANSACTION);
+        let (first, rest) = changes.split_at(first);
+        let event = self.put_item(
+            self.event_item(report, raw, lease, !rest.is_empty())?,
             Some("attribute_not_exists(pk)"),
         )?;
-        let changes = self.change_items(report, lease.live)?;
         let mut items = vec![event];
-        let overflow = if changes.len() > MAX_CHANGES_PER_TRANSACTION {
-            changes.len() - MAX_CHANGES_PER_TRANSACTION
-        } else {
-            0
-        };
-        let (first, rest) = changes.split_at(changes.len() - overflow);
         for change in first {
             items.push(self.put(change, None)?);
         }
@@ -300,27 +410,30 @@ impl DynamoAuditLog {
             .set_transact_items(Some(items))
             .send()
             .await;
-        match result {
-            Ok(_) => {}
-            Err(err) => {
-                let duplicate = err.as_service_error().is_some_and(|e| {
-                    e.is_transaction_canceled_exception()
-                        && matches!(e, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
-                            if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed"))
-                });
-                if !duplicate {
-                    return Err(Error::from_sdk("TransactWriteItems", err));
-                }
-                let event_id = report.event_id.as_deref().unwrap_or_default();
-                return self.take_over(event_id, lease, take_over).await;
+        if let Err(err) = result {
+            let duplicate = err.as_service_error().is_some_and(|e| {
+                e.is_transaction_canceled_exception()
+                    && matches!(e, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
+                        if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed"))
+            });
+            if !duplicate {
+                return Err(Error::from_sdk("TransactWriteItems", err));
             }
+            return self.take_over(&event_id, lease, take_over).await;
         }
-        // Events with more rules than one transaction holds: the rest are idempotent puts.
-        let rest: Vec<TransactWriteItem> = rest
-            .iter()
-            .map(|c| self.put(c, None))
-            .collect::<Result<_, _>>()?;
-        self.transact("TransactWriteItems", rest).await?;
+        if !rest.is_empty() {
+            let done = Update::builder()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(event_pk(&event_id)))
+                .key("sk", AttributeValue::S("EVENT".into()))
+                .update_expression("REMOVE changes_pending")
+                .condition_expression("lease_owner = :owner")
+                .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+                .build()
+                .map_err(Error::build)?;
+            let done = TransactWriteItem::builder().update(done).build();
+            self.write_changes(&event_id, rest, lease, done).await?;
+        }
         Ok(Begin::Inserted)
     }
 
@@ -337,13 +450,11 @@ impl DynamoAuditLog {
                 "the event vanished between the conditional write and the read".into(),
             ));
         };
-        let stored: EventReport =
-            serde_json::from_str(&item.report).map_err(|source| Error::Json {
-                what: format!("event {event_id}"),
-                source,
-            })?;
+        let stored = self.report_of(&item).await?;
         let reported_only = lease.live && !item.live;
-        if !reported_only && !take_over.iter().any(|o| o.as_str() == item.outcome) {
+        // A first delivery that stopped between its transactions is finished by the retry.
+        let unfinished = item.changes_pending;
+        if !reported_only && !unfinished && !take_over.iter().any(|o| o.as_str() == item.outcome) {
             return Ok(Begin::Existing(Box::new(stored)));
         }
         let now = Utc::now().timestamp();
@@ -393,44 +504,75 @@ impl DynamoAuditLog {
     async fn complete_inner(&self, report: &EventReport, lease: &Lease) -> Result<(), Error> {
         let event_id = report.event_id.clone().unwrap_or_default();
         let day = day_of(report.event_time.as_deref().unwrap_or_default());
-        let report_json = report.stored_json().map_err(|source| Error::Json {
-            what: "report".into(),
-            source,
-        })?;
+        let (report_json, changes_apart) = stored_report(report)?;
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(&event_id)))
             .key("sk", AttributeValue::S("EVENT".into()))
-            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, outcome_day = :outcome_day, live = :live REMOVE lease_owner, lease_until")
+            .update_expression("SET outcome = :outcome, reason = :reason, report = :report, changes_apart = :apart, outcome_day = :outcome_day, live = :live REMOVE lease_owner, lease_until, changes_pending")
             .expression_attribute_values(":live", AttributeValue::Bool(lease.live))
             .condition_expression("attribute_exists(pk) AND lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .expression_attribute_values(":outcome", AttributeValue::S(report.outcome.as_str().into()))
             .expression_attribute_values(":reason", AttributeValue::S(report.reason.clone()))
             .expression_attribute_values(":report", AttributeValue::S(report_json))
+            .expression_attribute_values(":apart", AttributeValue::Bool(changes_apart))
             .expression_attribute_values(":outcome_day", AttributeValue::S(format!("{}#{day}", report.outcome.as_str())))
             .build()
             .map_err(Error::build)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for change in self.change_items(report, lease.live)? {
-            items.push(self.put(&change, None)?);
+        let update = TransactWriteItem::builder().update(update).build();
+        let changes = self.change_items(report, lease.live)?;
+        self.write_changes(&event_id, &changes, lease, update).await
+    }
+
+    /// The stored report of an event item, its change list read from the change items when
+    /// it was too long to inline.
+    async fn report_of(&self, item: &EventItem) -> Result<EventReport, Error> {
+        let mut report: EventReport =
+            serde_json::from_str(&item.report).map_err(|source| Error::Json {
+                what: format!("event {}", item.event_id),
+                source,
+            })?;
+        if item.changes_apart {
+            report.changes = self.stored_changes(&item.event_id).await?;
         }
-        match self.transact("TransactWriteItems", items).await {
-            Err(err)
-                if err.code() == Some("TransactionCanceledException")
-                    && err
-                        .service_message()
-                        .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
-            {
-                let event_id = report.event_id.clone().unwrap_or_default();
-                match self.event_item_stored(&event_id).await? {
-                    Some(_) => Err(Error::LeaseLost { event_id }),
-                    None => Err(Error::Inconsistent(format!(
-                        "no event {event_id} to complete: it was never begun"
-                    ))),
-                }
+        Ok(report)
+    }
+
+    /// The change items of one event, in order (one `Query`, paginated).
+    async fn stored_changes(&self, event_id: &str) -> Result<Vec<ChangeReport>, Error> {
+        let mut changes = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :change)")
+                .expression_attribute_values(":pk", AttributeValue::S(event_pk(event_id)))
+                .expression_attribute_values(":change", AttributeValue::S("CHANGE#".into()))
+                .projection_expression("#change")
+                .expression_attribute_names("#change", "change")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                let Some(AttributeValue::S(text)) = item.get("change") else {
+                    return Err(Error::Inconsistent(format!(
+                        "a change item of event {event_id} has no change"
+                    )));
+                };
+                changes.push(serde_json::from_str(text).map_err(|source| Error::Json {
+                    what: format!("a change of event {event_id}"),
+                    source,
+                })?);
             }
-            other => other,
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(changes);
+            }
         }
     }
 
@@ -457,64 +599,53 @@ impl DynamoAuditLog {
     }
 
     async fn event_inner(&self, event_id: &str) -> Result<Option<EventReport>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(event_pk(event_id)))
-            .key("sk", AttributeValue::S("EVENT".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("GetItem", e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let item: EventItem =
-            serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Mapping {
-                what: format!("event {event_id}"),
-                source,
-            })?;
-        serde_json::from_str(&item.report)
-            .map(Some)
-            .map_err(|source| Error::Json {
-                what: format!("event {event_id}"),
-                source,
-            })
+        match self.event_item_stored(event_id).await? {
+            Some(item) => self.report_of(&item).await.map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// The raw CloudTrail record of one stored event.
+    /// The raw CloudTrail record of one stored event (or, for a record too large to keep,
+    /// its digest and size).
     pub async fn raw_event(&self, event_id: &str) -> Result<Option<Value>, Error> {
-        let output = self
+        let mut request = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(event_pk(event_id)))
-            .key("sk", AttributeValue::S("EVENT".into()))
-            // RAW is a reserved word in DynamoDB expressions.
-            .projection_expression("#raw")
-            .expression_attribute_names("#raw", "raw")
+            .key("sk", AttributeValue::S("EVENT".into()));
+        // RAW is a reserved word in DynamoDB expressions: every name goes by placeholder.
+        let mut names = Vec::new();
+        for (i, attribute) in StoredRaw::ATTRIBUTES.iter().enumerate() {
+            let name = format!("#r{i}");
+            request = request.expression_attribute_names(&name, *attribute);
+            names.push(name);
+        }
+        let output = request
+            .projection_expression(names.join(", "))
             .send()
             .await
             .map_err(|e| Error::from_sdk("GetItem", e))?;
-        let Some(raw) = output.item.and_then(|mut i| i.remove("raw")) else {
-            return Ok(None);
-        };
-        let AttributeValue::S(text) = raw else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| Error::Json {
-                what: format!("raw of {event_id}"),
-                source,
-            })
+        match output.item {
+            Some(item) => StoredRaw::decode(&item, event_id),
+            None => Ok(None),
+        }
     }
 
     async fn rule_history_inner(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
         let items = self
-            .query_index("by-rule", "rule_key", rule_id, None, None, true, None)
+            .query_index(
+                "by-rule",
+                "rule_key",
+                rule_id,
+                None,
+                None,
+                false,
+                Some(RULE_HISTORY_DEPTH),
+            )
             .await?;
+        // Newest first from the index; the history reads oldest first.
+        let items = items.into_iter().rev();
         items
             .into_iter()
             .map(|item| {
@@ -576,11 +707,7 @@ impl DynamoAuditLog {
                         source,
                     }
                 })?;
-            let report: EventReport =
-                serde_json::from_str(&item.report).map_err(|source| Error::Json {
-                    what: format!("event {}", item.event_id),
-                    source,
-                })?;
+            let report = self.report_of(&item).await?;
             for change in report.changes.into_iter().filter(|c| c.rule_id.is_some()) {
                 snapshots.push(RuleSnapshot {
                     event_id: item.event_id.clone(),
@@ -643,6 +770,7 @@ impl DynamoAuditLog {
                 .expression_attribute_names("#k", key_name)
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(ascending)
+                .set_limit(limit.and_then(|l| i32::try_from(l).ok()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -658,6 +786,13 @@ impl DynamoAuditLog {
         }
         Ok(items)
     }
+}
+
+fn to_item<T: Serialize>(item: &T) -> Result<Item, Error> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(item).map_err(|source| Error::Mapping {
+        what: "item".into(),
+        source,
+    })
 }
 
 fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {

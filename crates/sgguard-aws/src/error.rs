@@ -28,6 +28,12 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    #[error("cannot compress or decompress {what}")]
+    Compression {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("stored allowlist entry is invalid: {0}")]
     Allowlist(String),
     #[error("cannot build a DynamoDB request")]

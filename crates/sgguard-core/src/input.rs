@@ -196,12 +196,18 @@ fn check(envelope: Option<&Envelope>, record: &Value) -> Result<(), String> {
             event_source.unwrap_or("(missing)")
         ));
     }
-    match (&envelope.account, &envelope.recipient_account) {
+    // An empty account is no account: `normalize` reads an empty `recipientAccountId` as
+    // missing and takes the caller's account instead, which nothing here authenticated.
+    let present = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    match (
+        present(&envelope.account),
+        present(&envelope.recipient_account),
+    ) {
         (Some(account), Some(recipient)) if account == recipient => Ok(()),
         (account, recipient) => Err(format!(
             "envelope `account` `{}` does not match `detail.recipientAccountId` `{}`",
-            shown(account),
-            shown(recipient)
+            shown(&account),
+            shown(&recipient)
         )),
     }
 }
@@ -297,6 +303,23 @@ mod tests {
             .unwrap()
             .remove("recipientAccountId");
         assert!(check(filled).unwrap_err().contains("(missing)"));
+    }
+
+    #[test]
+    fn an_empty_account_is_not_authentic() {
+        // Found by the fuzz target: empty on both sides matched, yet `normalize` reads an
+        // empty `recipientAccountId` as missing and judges the event in the caller's account.
+        let mut empty = envelope();
+        empty["account"] = json!("");
+        empty["detail"]["recipientAccountId"] = json!("");
+        empty["detail"]["userIdentity"] = json!({"type": "IAMUser", "accountId": "444455556666",
+            "arn": "arn:aws:iam::444455556666:user/mallory"});
+        let err = authenticate_payload(&empty).unwrap_err();
+        assert_eq!(
+            err,
+            "envelope `account` `(missing)` does not match `detail.recipientAccountId` `(missing)`"
+        );
+        assert_eq!(authenticate(&unwrap_envelope(empty)), Err(err));
     }
 
     #[test]

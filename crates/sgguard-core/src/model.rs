@@ -109,16 +109,23 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Parses `ipProtocol` as CloudTrail writes it (`tcp`, `6`, `-1`, `icmpv6`, `50`).
+    /// Parses `ipProtocol` as CloudTrail writes it (`tcp`, `6`, `-1`, `icmpv6`, `50`). A
+    /// number is folded by its value, however it is spelled (`06`, `+6`: tcp), as EC2 reads it.
     pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "-1" | "all" => Some(Self::All),
-            "tcp" | "6" => Some(Self::Tcp),
-            "udp" | "17" => Some(Self::Udp),
-            "icmp" | "1" => Some(Self::Icmp),
-            "icmpv6" | "58" => Some(Self::Icmpv6),
-            other => other.parse::<u8>().ok().map(Self::Number),
-        }
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "-1" | "all" => Self::All,
+            "tcp" => Self::Tcp,
+            "udp" => Self::Udp,
+            "icmp" => Self::Icmp,
+            "icmpv6" => Self::Icmpv6,
+            other => match other.parse::<u8>().ok()? {
+                6 => Self::Tcp,
+                17 => Self::Udp,
+                1 => Self::Icmp,
+                58 => Self::Icmpv6,
+                n => Self::Number(n),
+            },
+        })
     }
 
     /// The name EC2 accepts back in `IpProtocol`.
@@ -597,6 +604,24 @@ mod tests {
         assert_eq!(Protocol::parse("ICMPv6"), Some(Protocol::Icmpv6));
         assert_eq!(Protocol::parse("50"), Some(Protocol::Number(50)));
         assert_eq!(Protocol::parse("bogus"), None);
+        // Found by the fuzz target: `+6` and `06` were `Number(6)`, not tcp.
+        for (text, protocol) in [
+            ("+6", Protocol::Tcp),
+            ("06", Protocol::Tcp),
+            ("017", Protocol::Udp),
+            ("001", Protocol::Icmp),
+            ("0058", Protocol::Icmpv6),
+            ("050", Protocol::Number(50)),
+        ] {
+            assert_eq!(Protocol::parse(text), Some(protocol), "{text}");
+            assert_eq!(
+                Protocol::parse(&protocol.as_ec2()),
+                Some(protocol),
+                "{text}"
+            );
+        }
+        assert_eq!(Protocol::parse("256"), None);
+        assert_eq!(Protocol::parse("-01"), None);
     }
 
     #[test]

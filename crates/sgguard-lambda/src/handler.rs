@@ -1,4 +1,7 @@
-//! One EventBridge event in, one [`EventReport`] out. Errors say whether a retry can help.
+//! One invocation in: an EventBridge event (one [`EventReport`] out) or a batch from the
+//! retry queue (the messages to deliver again out). Errors say whether a retry can help.
+
+use std::time::Instant;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::Diagnostic;
@@ -19,13 +22,16 @@ pub enum HandlerError {
     /// Neither processable nor recordable; redelivery will not help.
     #[error("not retryable")]
     NonRetryable(#[source] sgguard_responder::Error),
+    /// The answer could not be written as JSON.
+    #[error("cannot write the answer")]
+    Output(#[source] serde_json::Error),
 }
 
 impl From<HandlerError> for Diagnostic {
     fn from(err: HandlerError) -> Self {
         let error_type = match &err {
             HandlerError::Retryable(_) => "Retryable",
-            HandlerError::NonRetryable(_) => "NonRetryable",
+            HandlerError::NonRetryable(_) | HandlerError::Output(_) => "NonRetryable",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -34,10 +40,28 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one invocation payload. Only an authentic EventBridge envelope (from `aws.ec2`,
-/// a CloudTrail API call, its account matching the record's) is acted on: anything else, a
-/// bare record included, is kept as `invalid` with what failed, and nothing is done. The
-/// payload (up to 256 KB) is moved, never copied.
+/// Handles one invocation within its `deadline` (from the Runtime API): a batch from the
+/// retry queue answers `{"batchItemFailures": [...]}`, anything else is one event and
+/// answers its report.
+pub async fn handle_invocation<A: AuditLog, L: AllowlistStore, R: Remediator>(
+    responder: &Responder<A, L, R>,
+    payload: Value,
+    deadline: Option<Instant>,
+) -> Result<Value, HandlerError> {
+    if let Some(batch) = crate::batch::sqs_batch(&payload) {
+        // Boxed: the pipeline's future is deep, and a batch would nest it once more.
+        let response = Box::pin(crate::batch::handle_batch(responder, batch, deadline)).await;
+        return serde_json::to_value(response).map_err(HandlerError::Output);
+    }
+    let origin = Origin {
+        file: envelope_label(&payload),
+        index: 0,
+    };
+    let report = Box::pin(handle_from(responder, payload, origin, deadline)).await?;
+    serde_json::to_value(report).map_err(HandlerError::Output)
+}
+
+/// Handles one invocation payload with no time budget. See [`handle_from`].
 pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     responder: &Responder<A, L, R>,
     payload: Value,
@@ -46,6 +70,31 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
         file: envelope_label(&payload),
         index: 0,
     };
+    handle_from(responder, payload, origin, None).await
+}
+
+/// Handles one event, from a direct delivery or a retry-queue message alike. Only an
+/// authentic EventBridge envelope (from `aws.ec2`, a CloudTrail API call, its account
+/// matching the record's) is acted on: anything else, a bare record included, is kept as
+/// `invalid` with what failed, and nothing is done. Every report is also a metric line
+/// ([`crate::metrics`]). The payload (up to 256 KB) is moved, never copied.
+pub async fn handle_from<A: AuditLog, L: AllowlistStore, R: Remediator>(
+    responder: &Responder<A, L, R>,
+    payload: Value,
+    origin: Origin,
+    deadline: Option<Instant>,
+) -> Result<EventReport, HandlerError> {
+    let report = handle_event(responder, payload, origin, deadline).await?;
+    crate::metrics::emit(&report);
+    Ok(report)
+}
+
+async fn handle_event<A: AuditLog, L: AllowlistStore, R: Remediator>(
+    responder: &Responder<A, L, R>,
+    payload: Value,
+    origin: Origin,
+    deadline: Option<Instant>,
+) -> Result<EventReport, HandlerError> {
     if let Some(problem) = shape_problem(&payload) {
         return keep_invalid(responder, payload, origin, problem).await;
     }
@@ -54,7 +103,7 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
         return keep_invalid(responder, payload, origin, problem).await;
     }
     let record = input::unwrap_envelope(payload).record;
-    let report = responder.handle(&record, Some(origin)).await.map_err(|e| {
+    let report = responder.handle_until(&record, Some(origin), deadline).await.map_err(|e| {
         tracing::warn!(error = %error_chain(&e), retryable = e.is_retryable(), "event not finished");
         if e.is_retryable() {
             HandlerError::Retryable(e)

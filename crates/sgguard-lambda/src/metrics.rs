@@ -75,3 +75,97 @@ pub fn emit(report: &EventReport) {
     // One `println!` is one line: the serializer never emits a raw newline.
     println!("{}", event_metrics(report, now_ms));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: Outcome, allowlist_error: Option<&str>) -> EventReport {
+        let mut report = sgguard_responder::invalid_report(
+            &json!({"eventID": "e-1"}),
+            None,
+            "the test's reason",
+        );
+        report.outcome = outcome;
+        report.allowlist_error = allowlist_error.map(str::to_owned);
+        report
+    }
+
+    fn counts(document: &Value) -> Vec<(&'static str, u64)> {
+        std::iter::once(EVENTS)
+            .chain(ALARMED_METRICS)
+            .map(|name| (name, document[name].as_u64().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn each_silent_stop_counts_in_its_own_metric() {
+        let cases = [
+            (Outcome::Invalid, None, INVALID_EVENTS),
+            (Outcome::Incomplete, None, INCOMPLETE_EVENTS),
+            (Outcome::RevertFailed, None, REVERT_FAILED),
+            (
+                Outcome::Flagged,
+                Some("table `t`: `bad`: unknown field"),
+                ALLOWLIST_UNUSABLE,
+            ),
+        ];
+        for (outcome, error, metric) in cases {
+            let document = event_metrics(&report(outcome, error), 1_764_670_000_000);
+            for (name, count) in counts(&document) {
+                let expected = u64::from(name == EVENTS || name == metric);
+                assert_eq!(count, expected, "{name} for {outcome}");
+            }
+            assert_eq!(document["Outcome"], outcome.as_str());
+            assert_eq!(document["EventId"], "e-1");
+        }
+        let quiet = event_metrics(&report(Outcome::Approved, None), 0);
+        assert_eq!(
+            counts(&quiet),
+            vec![
+                (EVENTS, 1),
+                (INVALID_EVENTS, 0),
+                (INCOMPLETE_EVENTS, 0),
+                (ALLOWLIST_UNUSABLE, 0),
+                (REVERT_FAILED, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_document_declares_every_metric_without_dimensions() {
+        let document = event_metrics(&report(Outcome::Invalid, None), 1_764_670_000_000);
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(document["_aws"]["Timestamp"], 1_764_670_000_000_i64);
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Dimensions"], json!([[]]));
+        let declared: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            declared,
+            vec![
+                EVENTS,
+                INVALID_EVENTS,
+                INCOMPLETE_EVENTS,
+                ALLOWLIST_UNUSABLE,
+                REVERT_FAILED
+            ]
+        );
+    }
+
+    #[test]
+    fn an_allowlist_error_is_named_and_cannot_break_the_line() {
+        let hostile = "item `x`\n{\"_aws\": {}, \"RevertFailed\": 0}";
+        let document = event_metrics(&report(Outcome::Flagged, Some(hostile)), 0);
+        let line = document.to_string();
+        assert!(!line.contains('\n'), "one line: {line}");
+        let read: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(read["AllowlistError"], hostile);
+        assert_eq!(read[ALLOWLIST_UNUSABLE], 1);
+        assert_eq!(read[REVERT_FAILED], 0);
+    }
+}

@@ -1,6 +1,8 @@
 //! [`SqliteStore`]: the audit log and allowlist in one SQLite file. The full report is kept
 //! as JSON (what `audit show` prints back); the columns beside it exist for the indexes.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -10,7 +12,7 @@ use serde_json::Value;
 use sgguard_core::{AllowEntry, Outcome, allowlist};
 use sgguard_responder::{
     AllowlistChange, AllowlistStore, AuditLog, Begin, ChangeReport, EventReport, InvalidRecord,
-    Lease, PortError, RuleSnapshot,
+    Lease, PortError, RULE_HISTORY_DEPTH, RuleSnapshot,
 };
 
 use crate::error::{Error, SqliteError};
@@ -282,7 +284,7 @@ impl SqliteStore {
     }
 
     fn rule_history_sync(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, Error> {
-        self.snapshots("c.rule_id = ?1", &[&rule_id])
+        self.snapshots("c.rule_id = ?1", &[&rule_id], Some(RULE_HISTORY_DEPTH))
     }
 
     fn changes_after_sync(
@@ -293,20 +295,27 @@ impl SqliteStore {
         self.snapshots(
             "c.group_id = ?1 AND c.event_time > ?2 AND c.rule_id IS NOT NULL",
             &[&group_id, &event_time],
+            None,
         )
     }
 
-    /// Rule changes (with their event) that `condition` selects, oldest first.
+    /// Rule changes (with their event) that `condition` selects, oldest first; only the
+    /// `newest` ones when given. Each event's report is parsed once, however many of its
+    /// changes are selected.
     fn snapshots(
         &self,
         condition: &str,
         args: &[&dyn rusqlite::ToSql],
+        newest: Option<usize>,
     ) -> Result<Vec<RuleSnapshot>, Error> {
         let conn = self.lock()?;
+        let limit = newest.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut stmt = conn.prepare(&format!(
-            "SELECT c.event_id, c.event_time, e.event_name, c.group_id, c.actor, e.outcome, c.idx, e.report, e.live
-             FROM changes c JOIN events e ON e.event_id = c.event_id
-             WHERE {condition} ORDER BY c.event_time, c.event_id, c.idx",
+            "SELECT * FROM (
+               SELECT c.event_id, c.event_time, e.event_name, c.group_id, c.actor, e.outcome, c.idx, e.report, e.live
+               FROM changes c JOIN events e ON e.event_id = c.event_id
+               WHERE {condition} ORDER BY c.event_time DESC, c.event_id DESC, c.idx DESC LIMIT {limit}
+             ) ORDER BY event_time, event_id, idx",
         ))?;
         let rows = stmt.query_map(args, |row| {
             Ok((
@@ -326,13 +335,17 @@ impl SqliteStore {
             ))
         })?;
         let mut history = Vec::new();
+        let mut reports: HashMap<String, EventReport> = HashMap::new();
         for row in rows {
             let ((event_id, event_time, event_name, group_id, actor), (outcome, idx, report, live)) =
                 row?;
-            let report: EventReport = serde_json::from_str(&report)?;
+            let report = match reports.entry(event_id.clone()) {
+                Entry::Occupied(parsed) => parsed.into_mut(),
+                Entry::Vacant(slot) => slot.insert(serde_json::from_str(&report)?),
+            };
             let Some(change) = usize::try_from(idx)
                 .ok()
-                .and_then(|i| report.changes.into_iter().nth(i))
+                .and_then(|i| report.changes.get(i).cloned())
             else {
                 continue;
             };

@@ -65,6 +65,12 @@ pub enum Error {
     /// Another worker holds the event's lease: acting now could act twice.
     #[error("event {event_id} is being handled by another worker (lease until {until})")]
     Busy { event_id: String, until: String },
+    /// The invocation's time ran short before every step was taken: the steps taken are
+    /// kept (EC2 holds them; the retry finds those rules settled) and the retry goes on.
+    #[error(
+        "out of time: {left} remediation step(s) not started with {remaining_ms} ms left; the retry resumes"
+    )]
+    OutOfTime { left: usize, remaining_ms: u128 },
     /// A setting (`SGGUARD_*`) with a value that means nothing.
     #[error("environment variable `{name}`: {message}")]
     Setting { name: &'static str, message: String },
@@ -75,7 +81,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Audit(e) | Self::Allowlist(e) | Self::Remediation(e) => e.is_retryable(),
-            Self::Deferred(_) | Self::Busy { .. } => true,
+            Self::Deferred(_) | Self::Busy { .. } | Self::OutOfTime { .. } => true,
             Self::Setting { .. } => false,
         }
     }

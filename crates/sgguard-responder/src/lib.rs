@@ -26,8 +26,8 @@ pub use plan::{
 };
 pub use ports::{
     AllowlistChange, AllowlistStore, AuditFilter, AuditLog, AuditReader, Begin, InvalidRecord,
-    Lease, Remediator, RuleSnapshot, Scope,
+    Lease, RULE_HISTORY_DEPTH, Remediator, RuleSnapshot, Scope,
 };
 pub use report::{ChangeReport, ContentReport, EventReport, Origin};
-pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, invalid_report};
+pub use respond::{DEFAULT_HISTORY_GRACE, DEFAULT_LEASE, Responder, STEP_MARGIN, invalid_report};
 pub use settings::Settings;

@@ -92,6 +92,9 @@ pub struct RuleSnapshot {
     pub live: bool,
 }
 
+/// How many of a rule's latest recorded changes [`AuditLog::rule_history`] reads.
+pub const RULE_HISTORY_DEPTH: usize = 32;
+
 /// The audit log: one record per CloudTrail event, with its rule changes.
 pub trait AuditLog: Send + Sync {
     /// Stores a new event record, with `lease`, unless its `eventID` is already present
@@ -129,7 +132,9 @@ pub trait AuditLog: Send + Sync {
         record: &InvalidRecord,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
-    /// Every recorded change of one rule, oldest first.
+    /// The latest [`RULE_HISTORY_DEPTH`] recorded changes of one rule, oldest first: what
+    /// a restore needs (its latest accepted content) at a bounded cost, however often the
+    /// rule changed.
     fn rule_history(
         &self,
         rule_id: &str,

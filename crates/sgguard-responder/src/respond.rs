@@ -6,7 +6,7 @@
 //! takes the lease over and is judged afresh; nothing is reverted twice.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -29,6 +29,11 @@ use crate::report::{ContentReport, EventReport, Origin};
 pub const DEFAULT_HISTORY_GRACE: Duration = Duration::from_secs(180);
 /// How long one attempt holds an event's lease, by default: longer than one invocation.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(90);
+
+/// The time a remediation step may take (a read, a change and a confirmation, each bounded
+/// by the SDK's timeouts) plus recording the outcome: no step starts with less left before
+/// the invocation's deadline.
+pub const STEP_MARGIN: Duration = Duration::from_secs(20);
 
 /// The orchestrator, generic over its ports so every adapter pairing runs the same code.
 #[derive(Debug)]
@@ -152,6 +157,18 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         record: &Value,
         origin: Option<Origin>,
     ) -> Result<EventReport, Error> {
+        self.handle_until(record, origin, None).await
+    }
+
+    /// [`Responder::handle`] within a time budget: no remediation step starts with less
+    /// than [`STEP_MARGIN`] left before `deadline` (the Lambda's, from the Runtime API).
+    /// The event then stays pending and the error is retryable ([`Error::OutOfTime`]).
+    pub async fn handle_until(
+        &self,
+        record: &Value,
+        origin: Option<Origin>,
+        deadline: Option<Instant>,
+    ) -> Result<EventReport, Error> {
         let mut set = match classify_record(record) {
             RecordClass::Unrelated { event_name } => {
                 let name = event_name.unwrap_or_else(|| "no eventName".into());
@@ -185,7 +202,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             Claim::Proceed { resumed } => resumed,
         };
         let finished = self
-            .finish(&mut report, steps, resumed, &facts, &lease)
+            .finish(&mut report, steps, resumed, &facts, &lease, deadline)
             .await;
         if let Err(err) = &finished {
             // Let the retry take over at once instead of waiting for the lease to expire.
@@ -206,12 +223,14 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         resumed: Option<Resumed>,
         facts: &Facts,
         lease: &Lease,
+        deadline: Option<Instant>,
     ) -> Result<(), Error> {
         let acting = report.outcome == Outcome::Pending;
         if acting {
             // An earlier live attempt may have acted already: what it did is recognised.
             let earlier_attempt = resumed.is_some_and(|r| r.was_live);
-            self.act(report, steps, earlier_attempt, facts).await?;
+            self.act(report, steps, earlier_attempt, facts, deadline)
+                .await?;
         }
         match resumed {
             Some(Resumed {
@@ -672,6 +691,7 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         steps: Vec<RemediationStep>,
         earlier_attempt: bool,
         facts: &Facts,
+        deadline: Option<Instant>,
     ) -> Result<(), Error> {
         let live = self.remediator.is_live();
         let scope = Scope {
@@ -685,7 +705,19 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         };
         let mut gone = 0;
         let mut held = 0;
-        for step in steps {
+        let total = steps.len();
+        for (taken, step) in steps.into_iter().enumerate() {
+            // A step is a read, a change and a confirmation: start one only with time for it
+            // and for recording the outcome. The retry finds the steps taken settled in EC2.
+            if let Some(remaining) = deadline.map(|d| d.saturating_duration_since(Instant::now()))
+                && remaining < STEP_MARGIN
+                && live
+            {
+                return Err(Error::OutOfTime {
+                    left: total - taken,
+                    remaining_ms: remaining.as_millis(),
+                });
+            }
             let (run, settled) = if live {
                 self.check(step, report, &scope, &later, earlier_attempt)
                     .await?

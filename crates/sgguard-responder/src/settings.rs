@@ -461,7 +461,11 @@ mod tests {
             read(ALLOWLIST_CACHE_SECS, none, cache_seconds).unwrap(),
             Duration::from_secs(30)
         );
-        let too_long = read(ALLOWLIST_CACHE_SECS, |_: &str| Some("86400".into()), cache_seconds);
+        let too_long = read(
+            ALLOWLIST_CACHE_SECS,
+            |_: &str| Some("86400".into()),
+            cache_seconds,
+        );
         assert!(too_long.unwrap_err().to_string().contains("up to 3600"));
         let err = read(ALLOWLIST_CACHE_SECS, |_: &str| Some("soon".into()), seconds).unwrap_err();
         assert_eq!(

@@ -22,6 +22,8 @@ pub mod allowlist_changes;
 pub mod allowlist_store;
 pub mod audit_log;
 pub mod audit_reader;
+/// The audit log at scale: its own suite ([`audit_log_scale_conformance!`](crate::audit_log_scale_conformance)).
+pub use audit_log::large as audit_log_scale;
 mod fixtures;
 mod macros;
 mod stores;

@@ -33,6 +33,8 @@ pub enum Invocation {
 struct Pending {
     request_id: String,
     payload: Value,
+    /// The time the function is given, from when it receives the event.
+    budget: Duration,
     reply: oneshot::Sender<Invocation>,
 }
 
@@ -108,8 +110,21 @@ impl RuntimeApi {
         self.addr.to_string()
     }
 
-    /// Delivers one event and waits for the function's answer.
+    /// Delivers one event and waits for the function's answer. The function is given 60 s
+    /// (the template's timeout) as its deadline.
     pub async fn invoke(&self, payload: Value, timeout: Duration) -> Result<Invocation, String> {
+        self.invoke_with_budget(payload, timeout, Duration::from_secs(60))
+            .await
+    }
+
+    /// [`RuntimeApi::invoke`] with the deadline the function is told: `budget` from when it
+    /// receives the event.
+    pub async fn invoke_with_budget(
+        &self,
+        payload: Value,
+        timeout: Duration,
+        budget: Duration,
+    ) -> Result<Invocation, String> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("00000000-0000-4000-8000-{n:012}");
         let (reply, answer) = oneshot::channel();
@@ -117,6 +132,7 @@ impl RuntimeApi {
             .send(Pending {
                 request_id,
                 payload,
+                budget,
                 reply,
             })
             .map_err(|_| "the runtime API server has stopped".to_owned())?;
@@ -219,7 +235,8 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
     if let Ok(mut in_flight) = shared.in_flight.lock() {
         in_flight.insert(pending.request_id.clone(), pending.reply);
     }
-    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+    let budget = i64::try_from(pending.budget.as_millis()).unwrap_or(i64::MAX / 2);
+    let deadline = chrono::Utc::now().timestamp_millis().saturating_add(budget);
     let mut response = reply(StatusCode::OK, pending.payload.to_string());
     let headers = response.headers_mut();
     let pairs = [

@@ -23,8 +23,8 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use sgguard_core::Outcome;
 use sgguard_core::time::format_time;
+use sgguard_core::{Outcome, RiskLevel};
 use sgguard_responder::{AllowlistChange, AuditFilter, AuditReader, EventReport, PortError};
 
 use super::{DynamoAuditLog, event_pk};
@@ -148,10 +148,18 @@ fn text_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
+/// An event read from an index: its report, whose change list is still to be read when it
+/// was stored apart (too long to inline).
+struct IndexedEvent {
+    report: EventReport,
+    changes_apart: bool,
+}
+
 /// The event in an index item, when it is an event item (`sk` = `EVENT`: invalid records
 /// and allowlist changes share the day indexes, change items the rule index) that passes
-/// the filter.
-fn event_of(item: &Item, filter: &AuditFilter) -> Result<Option<EventReport>, Error> {
+/// the filter. A head stored without its changes is judged on its `max_risk`; the rule
+/// filter never reaches here (it has its own index).
+fn event_of(item: &Item, filter: &AuditFilter) -> Result<Option<IndexedEvent>, Error> {
     if text_attr(item, "sk").as_deref() != Some("EVENT") {
         return Ok(None);
     }
@@ -165,7 +173,26 @@ fn event_of(item: &Item, filter: &AuditFilter) -> Result<Option<EventReport>, Er
         what: format!("event item `{pk}`"),
         source,
     })?;
-    Ok(filter.matches(&report).then_some(report))
+    let changes_apart = matches!(item.get("changes_apart"), Some(AttributeValue::Bool(true)));
+    let matches = if changes_apart {
+        let risk_ok = filter.min_risk.is_none_or(|min| {
+            text_attr(item, "max_risk")
+                .and_then(|risk| risk.parse::<RiskLevel>().ok())
+                .is_some_and(|risk| risk >= min)
+        });
+        let head_filter = AuditFilter {
+            min_risk: None,
+            rule_id: None,
+            ..filter.clone()
+        };
+        risk_ok && head_filter.matches(&report)
+    } else {
+        filter.matches(&report)
+    };
+    Ok(matches.then_some(IndexedEvent {
+        report,
+        changes_apart,
+    }))
 }
 
 /// An allowlist change item (`ALLOWLIST#<id>` / `CHANGE#…`) that passes the filter.
@@ -291,10 +318,29 @@ impl DynamoAuditLog {
         filter: &AuditFilter,
         want: usize,
     ) -> Result<Vec<EventReport>, Error> {
-        self.read_index(query, &["pk", "sk", "report"], want, |item| {
-            event_of(item, filter)
-        })
-        .await
+        let found = self
+            .read_index(
+                query,
+                &["pk", "sk", "report", "changes_apart", "max_risk"],
+                want,
+                |item| event_of(item, filter),
+            )
+            .await?;
+        let mut reports = Vec::with_capacity(found.len());
+        for event in found {
+            reports.push(self.with_changes(event).await?);
+        }
+        Ok(reports)
+    }
+
+    /// The full report of an indexed event, its changes read when stored apart.
+    async fn with_changes(&self, event: IndexedEvent) -> Result<EventReport, Error> {
+        let mut report = event.report;
+        if event.changes_apart {
+            let event_id = report.event_id.clone().unwrap_or_default();
+            report.changes = self.stored_changes(&event_id).await?;
+        }
+        Ok(report)
     }
 
     /// The stored reports of these events (`BatchGetItem`, 100 keys per request, retrying
@@ -316,10 +362,11 @@ impl DynamoAuditLog {
                 .collect();
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
-                .projection_expression("#pk, #sk, #report")
+                .projection_expression("#pk, #sk, #report, #apart")
                 .expression_attribute_names("#pk", "pk")
                 .expression_attribute_names("#sk", "sk")
                 .expression_attribute_names("#report", "report")
+                .expression_attribute_names("#apart", "changes_apart")
                 .build()
                 .map_err(Error::build)?;
             let mut pending = Some(HashMap::from([(self.table.clone(), request)]));
@@ -337,7 +384,8 @@ impl DynamoAuditLog {
                     .and_then(|mut r| r.remove(&self.table))
                     .unwrap_or_default();
                 for item in &found {
-                    if let Some(report) = event_of(item, &AuditFilter::default())? {
+                    if let Some(event) = event_of(item, &AuditFilter::default())? {
+                        let report = self.with_changes(event).await?;
                         reports.insert(report.event_id.clone().unwrap_or_default(), report);
                     }
                 }

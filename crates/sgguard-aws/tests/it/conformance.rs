@@ -44,6 +44,10 @@ mod dynamo_audit_log {
     sgguard_testkit::audit_log_conformance!(|test| super::audit_log_table(test));
 }
 
+mod dynamo_audit_log_at_scale {
+    sgguard_testkit::audit_log_scale_conformance!(|test| super::audit_log_table(test));
+}
+
 mod dynamo_audit_log_with_retention {
     sgguard_testkit::audit_log_conformance!(|test| async move {
         Some(

@@ -545,8 +545,16 @@ async fn a_refused_member_role_is_revert_failed_and_throttling_is_retried() {
     let (_, throttled) = member_event("member-throttled");
     w.proxy.fail("AssumeRole", Fault::Throttle, 1);
     let err = responder.handle(&throttled, None).await.unwrap_err();
-    assert!(err.is_retryable(), "{}", sgguard_responder::error_chain(&err));
+    assert!(
+        err.is_retryable(),
+        "{}",
+        sgguard_responder::error_chain(&err)
+    );
     let report = responder.handle(&throttled, None).await.unwrap();
     assert_ne!(report.outcome, Outcome::Pending, "{report:#?}");
-    assert_eq!(w.proxy.counts().of("AssumeRole"), 3, "one refused, one throttled, one served");
+    assert_eq!(
+        w.proxy.counts().of("AssumeRole"),
+        3,
+        "one refused, one throttled, one served"
+    );
 }

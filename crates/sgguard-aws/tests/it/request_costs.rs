@@ -493,7 +493,7 @@ async fn requests_per_outcome() {
     assert_eq!(measured, expected, "{}", table(&rows));
 
     // Every request sent is authorized by a declared permission, which the templates grant
-    // (tests/infra_template.rs in sgguard-lambda): a new call fails here until declared.
+    // (tests/system/infra.rs): a new call fails here until declared.
     for row in &rows {
         for operation in row.requests.keys() {
             assert!(
@@ -503,4 +503,147 @@ async fn requests_per_outcome() {
             );
         }
     }
+}
+
+/// DynamoDB's size of an item: attribute names plus values (numbers approximated by their
+/// text, which is never smaller than DynamoDB's encoding).
+fn item_size(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    fn value(v: &A) -> usize {
+        match v {
+            A::S(s) | A::N(s) => s.len(),
+            A::B(b) => b.as_ref().len(),
+            A::Bool(_) | A::Null(_) => 1,
+            A::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            A::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// Every item of one event (its event item and change items) and their sizes.
+async fn event_items(dynamo: &aws_sdk_dynamodb::Client, table: &str, event_id: &str) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamo
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{event_id}")),
+            )
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        sizes.extend(page.items().iter().map(item_size));
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return sizes;
+        }
+    }
+}
+
+/// What recording an Authorize of 1, 10, 100 and 1,000 rules costs in DynamoDB: the real
+/// pipeline's report and raw record (audit mode, so `begin` only), then a completion of the
+/// same report as the enforcing path writes it. Requests, items, the largest item and the
+/// write units (transactional: twice a 1 KB unit per item written; index copies not
+/// counted) must grow no faster than the rules, and every item must stay far below 400 KB.
+#[tokio::test]
+async fn storage_grows_linearly_with_the_rules() {
+    let Some(endpoint) = aws::endpoint("storage_grows_linearly_with_the_rules") else {
+        return;
+    };
+    let requests = Requests::default();
+    let config = aws::config(&endpoint).await;
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let tables = TableNames {
+        audit: aws::unique("storage-audit"),
+        allowlist: aws::unique("storage-allow"),
+    };
+    create_tables(&dynamo, &tables).await.unwrap();
+    let audit = DynamoAuditLog::new(dynamo.clone(), &tables.audit);
+    let allowlist = sgguard_responder::StaticAllowlist::new(Vec::new());
+    let responder = Responder::new(
+        &audit,
+        &allowlist,
+        sgguard_responder::ReportOnlyRemediator,
+        Policy {
+            mode: Mode::Audit,
+            ..Policy::default()
+        },
+    );
+    let mut text = String::from(
+        "\nDynamoDB cost of recording an Authorize of N rules (begin, then complete)\n\n    rules  requests  items  largest item  total bytes  WCU (transactional)  WCU per rule\n",
+    );
+    let mut per_rule = Vec::new();
+    for rules in [1_usize, 10, 100, 1000] {
+        let event_id = aws::unique(&format!("storage-{rules}"));
+        let mut authorize =
+            sgguard_core::testing::Authorize::new(&event_id, "sg-0123456789abcdef0");
+        for i in 0..rules {
+            let port = i32::try_from(1000 + i).unwrap();
+            authorize = authorize.tcp(&format!("sgr-{i:017x}"), port, "0.0.0.0/0");
+        }
+        let record = authorize.build();
+        requests.take();
+        let report = responder.handle(&record, None).await.unwrap();
+        assert_eq!(report.changes.len(), rules);
+        let begin = requests.take();
+        // The completion of the same record, as an enforcing responder writes it.
+        let lease = sgguard_responder::Lease::new(Duration::from_secs(60), true);
+        let mut done = report.clone();
+        let completed_id = format!("{event_id}-completed");
+        done.event_id = Some(completed_id.clone());
+        sgguard_responder::AuditLog::begin(&audit, &done, &record, &lease, &[Outcome::Pending])
+            .await
+            .unwrap();
+        done.outcome = Outcome::Reverted;
+        for change in &mut done.changes {
+            change.action = sgguard_core::Action::Reverted;
+            change.remediation = Some("revoked by rule id: confirmed absent".into());
+        }
+        requests.take();
+        sgguard_responder::AuditLog::complete(&audit, &done, &lease)
+            .await
+            .unwrap();
+        let complete = requests.take();
+        let begun = event_items(&dynamo, &tables.audit, &event_id).await;
+        let completed = event_items(&dynamo, &tables.audit, &completed_id).await;
+        let largest = begun.iter().chain(&completed).copied().max().unwrap();
+        assert!(
+            largest < 300 * 1024,
+            "an item of {largest} bytes for {rules} rules"
+        );
+        let units = |sizes: &[usize]| sizes.iter().map(|s| 2 * s.div_ceil(1024)).sum::<usize>();
+        let wcu = units(&begun) + units(&completed);
+        let sent: usize = begin.values().sum::<usize>() + complete.values().sum::<usize>();
+        let total: usize = begun.iter().sum::<usize>() + completed.iter().sum::<usize>();
+        text.push_str(&format!(
+            "{rules:>9}  {sent:>8}  {:>5}  {largest:>12}  {total:>11}  {wcu:>19}  {:>12.1}\n",
+            begun.len() + completed.len(),
+            wcu as f64 / rules as f64,
+        ));
+        per_rule.push((rules, sent, wcu));
+    }
+    eprintln!("{text}");
+    // Linear: from 100 to 1,000 rules, requests and write units grow at most ~10×.
+    let (_, sent_100, wcu_100) = per_rule[2];
+    let (_, sent_1000, wcu_1000) = per_rule[3];
+    assert!(sent_1000 <= sent_100 * 11, "{per_rule:?}");
+    assert!(wcu_1000 <= wcu_100 * 11, "{per_rule:?}");
 }

@@ -33,16 +33,32 @@ fn time(text: &str) -> DateTime<Utc> {
 
 /// The example events replayed into `store` (as `sgguard replay` with the example allowlist).
 async fn replayed(store: StoreArgs) -> StoreArgs {
-    let args = ReplayArgs {
+    // Into DynamoDB, a backfill judges against the stored allowlist (a what-if with a file
+    // is refused there): import it first.
+    let dynamodb = store.store == StoreSpec::DynamoDb;
+    if dynamodb {
+        let import = sgguard_cli::commands::allow::ImportArgs {
+            file: examples().join("allowlist.toml"),
+            store: store.clone(),
+        };
+        sgguard_cli::commands::allow::import(&import, &mut Vec::new())
+            .await
+            .unwrap();
+    }
+    let mut args = ReplayArgs {
         paths: vec![examples().join("events")],
         store: store.clone(),
         allowlist: Some(examples().join("allowlist.toml")),
+        what_if_store: None,
         policy: PolicyArgs {
             self_arns: vec![ResponderArns(vec![SELF_ARN.to_owned()])],
             ..PolicyArgs::default()
         },
         format: Some(Format::Json),
     };
+    if dynamodb {
+        args.allowlist = None;
+    }
     let run = replay(&args, &mut Vec::new()).await.unwrap();
     assert_eq!(run.exit(), Exit::Success);
     store

@@ -58,6 +58,7 @@ fn args(paths: Vec<PathBuf>, store: &Path) -> ReplayArgs {
             ..StoreArgs::default()
         },
         allowlist: Some(examples().join("allowlist.toml")),
+        what_if_store: None,
         policy: PolicyArgs {
             self_arns: vec![ResponderArns(vec![SELF_ARN.to_owned()])],
             ..PolicyArgs::default()
@@ -451,6 +452,15 @@ async fn replay_backfills_dynamodb_with_the_same_outcomes() {
         store: a.store.clone(),
     };
     sgguard_cli::commands::init::init(&init).await.unwrap();
+    // A backfill judges against the stored allowlist: import it first.
+    let import = sgguard_cli::commands::allow::ImportArgs {
+        file: examples().join("allowlist.toml"),
+        store: a.store.clone(),
+    };
+    sgguard_cli::commands::allow::import(&import, &mut Vec::new())
+        .await
+        .unwrap();
+    a.allowlist = None;
     let mut out = Vec::new();
     replay(&a, &mut out).await.unwrap();
     let outcomes: Vec<String> = String::from_utf8(out)
@@ -527,4 +537,69 @@ async fn dead_lettered_invocations_are_read_back_like_their_events() {
     assert_eq!(summary(&redriven), summary(&direct));
     assert_eq!(summary(&redriven).len(), 2);
     assert_eq!(text(&redriven[0], "outcome"), "would_revert");
+}
+
+/// A what-if run never writes its hypothetical approvals into the DynamoDB audit table the
+/// live responder reads: refused with the way out named, and with `--what-if-store` it
+/// records into that SQLite file only.
+#[tokio::test]
+async fn a_what_if_run_against_dynamodb_needs_a_store_of_its_own() {
+    let Some(endpoint) =
+        sgguard_testkit::aws::endpoint("a_what_if_run_against_dynamodb_needs_a_store_of_its_own")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = example_args(Path::new("unused.db"));
+    a.store = StoreArgs {
+        store: StoreSpec::DynamoDb,
+        audit_table: sgguard_testkit::aws::unique("whatif-audit"),
+        allowlist_table: sgguard_testkit::aws::unique("whatif-allow"),
+        endpoint_url: Some(endpoint),
+        region: Some("us-east-1".into()),
+        ..StoreArgs::default()
+    };
+    let init = sgguard_cli::InitArgs {
+        store: a.store.clone(),
+    };
+    sgguard_cli::commands::init::init(&init).await.unwrap();
+
+    let refused = replay(&a, &mut Vec::new()).await.unwrap_err();
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("--what-if-store") && message.contains("allowlist.toml"),
+        "{message}"
+    );
+    a.what_if_store = Some(StoreSpec::DynamoDb);
+    let refused = format!("{:#}", replay(&a, &mut Vec::new()).await.unwrap_err());
+    assert!(refused.contains("--what-if-store dynamodb"), "{refused}");
+
+    let whatif = dir.path().join("whatif.db");
+    a.what_if_store = Some(StoreSpec::Sqlite(whatif.clone()));
+    let (run, lines) = run(&a).await;
+    assert_eq!(lines.len(), expected().len(), "{run:?}");
+    let audit = sgguard_cli::store::StoreArgs {
+        store: StoreSpec::Sqlite(whatif),
+        ..StoreArgs::default()
+    }
+    .open()
+    .await
+    .unwrap()
+    .audit;
+    let first = text(&lines[0], "event_id");
+    assert!(
+        sgguard_responder::AuditLog::event(&audit, first)
+            .await
+            .unwrap()
+            .is_some(),
+        "the what-if run recorded into its own store"
+    );
+    let table = a.store.open().await.unwrap().audit;
+    assert!(
+        sgguard_responder::AuditLog::event(&table, first)
+            .await
+            .unwrap()
+            .is_none(),
+        "and nothing into the audit table"
+    );
 }

@@ -43,6 +43,7 @@ async fn replay_examples(db: &Path) -> Vec<EventReport> {
         paths: vec![examples().join("events")],
         store: store_args(db),
         allowlist: Some(examples().join("allowlist.toml")),
+        what_if_store: None,
         policy: PolicyArgs {
             self_arns: vec![ResponderArns(vec![SELF_ARN.to_owned()])],
             ..PolicyArgs::default()

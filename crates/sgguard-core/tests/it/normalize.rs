@@ -600,6 +600,10 @@ fn protocols_as_numbers_and_names() {
         (json!("17"), Protocol::Udp),
         (json!("50"), Protocol::Number(50)),
         (json!(-1), Protocol::All),
+        // Found by the fuzz target: a number is folded by its value, however it is spelled.
+        (json!("+6"), Protocol::Tcp),
+        (json!("06"), Protocol::Tcp),
+        (json!("017"), Protocol::Udp),
     ] {
         let set = ok(&authorize_ingress(json!([permission(
             written.clone(),
@@ -613,6 +617,33 @@ fn protocols_as_numbers_and_names() {
             "{written}"
         );
     }
+}
+
+/// Found by the fuzz target: a rule set that spells tcp `+6` was `Number(6)`, so the request's
+/// `tcp` permission looked unlisted, and the rule missed the sensitive-port risk, every
+/// `protocol = "tcp"` allowlist entry and, as EC2 reads it back as `tcp`, its revert.
+#[test]
+fn a_rule_set_protocol_spelled_as_a_signed_number_is_the_named_protocol() {
+    let set = ok(&record(
+        "AuthorizeSecurityGroupIngress",
+        json!({"groupId": GROUP, "ipPermissions": {"items": [permission(
+            json!("tcp"), json!(22), json!(22),
+            json!({"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}})
+        )]}}),
+        json!({"_return": true, "securityGroupRuleSet": {"items": [{
+            "securityGroupRuleId": "sgr-0aaaaaaaaaaaaaaa1", "groupId": GROUP, "isEgress": false,
+            "ipProtocol": "+6", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"
+        }]}}),
+    ));
+    assert_eq!(
+        set.changes,
+        [change(
+            Some("sgr-0aaaaaaaaaaaaaaa1"),
+            Direction::Ingress,
+            ChangeKind::Added,
+            Some(tcp(22, "0.0.0.0/0")),
+        )]
+    );
 }
 
 #[test]

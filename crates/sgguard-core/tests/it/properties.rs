@@ -19,7 +19,7 @@ use sgguard_core::{
 // ---------------------------------------------------------------------------------------
 
 /// Key names real CloudTrail security-group records use, in both casings.
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "eventVersion",
     "eventName",
     "eventID",
@@ -93,7 +93,7 @@ const KEYS: &[&str] = &[
 ];
 
 /// Strings that mean something somewhere in a record, plus broken variants.
-const STRINGS: &[&str] = &[
+pub(crate) const STRINGS: &[&str] = &[
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
@@ -141,7 +141,7 @@ const STRINGS: &[&str] = &[
     "Client.InvalidPermission.Duplicate",
 ];
 
-fn leaf() -> impl Strategy<Value = Value> {
+pub(crate) fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -162,7 +162,7 @@ fn leaf() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn key() -> impl Strategy<Value = String> {
+pub(crate) fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => proptest::sample::select(KEYS).prop_map(str::to_owned),
         1 => "[a-zA-Z_]{1,10}",

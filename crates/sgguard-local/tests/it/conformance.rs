@@ -38,6 +38,7 @@ mod on_disk {
     use super::*;
 
     sgguard_testkit::audit_log_conformance!(async { Some(on_disk()) });
+    sgguard_testkit::audit_log_scale_conformance!(async { Some(on_disk()) });
     sgguard_testkit::allowlist_conformance!(async { Some(on_disk()) });
     sgguard_testkit::audit_reader_conformance!(async { Some(on_disk_with_audit_log().await) });
     sgguard_testkit::allowlist_changes_conformance!(async { Some(on_disk_with_audit_log().await) });

@@ -9,6 +9,7 @@ use sgguard_responder::{AuditLog, Begin, EventReport, InvalidRecord, Lease, Orig
 
 use super::fixtures::{ALICE, GROUP, Names, PENDING, change, lease, raw, report};
 
+pub mod large;
 pub mod leases;
 pub use leases::*;
 

@@ -27,6 +27,31 @@ macro_rules! audit_log_conformance {
     };
 }
 
+/// One `#[tokio::test]` per clause of the audit log at scale
+/// ([`conformance::audit_log_scale`](crate::conformance::audit_log_scale)): events of a
+/// thousand rules, a rule changed more often than its history is read. Kept out of
+/// [`audit_log_conformance!`] so the suites that fill a store with every audit-log clause
+/// stay small. The input is as for [`audit_log_conformance!`].
+#[macro_export]
+macro_rules! audit_log_scale_conformance {
+    ($($store:tt)+) => {
+        $crate::__audit_log_scale_clauses!(__conformance_tests!(audit_log_scale; $($store)+;));
+    };
+}
+
+/// The clauses of [`conformance::audit_log_scale`](crate::conformance::audit_log_scale).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __audit_log_scale_clauses {
+    ($callback:ident!($($args:tt)*)) => {
+        $crate::$callback!($($args)* [
+            a_thousand_rule_authorize_is_begun_completed_and_read_back_whole,
+            a_hundred_rule_modification_is_begun_completed_and_read_back_whole,
+            rule_history_reads_only_the_latest_versions_oldest_first,
+        ]);
+    };
+}
+
 /// One `#[tokio::test]` per clause of the allowlist contract
 /// ([`conformance::allowlist_store`](crate::conformance::allowlist_store)), each running its
 /// clause twice on one store. The input is as for
