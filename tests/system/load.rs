@@ -29,7 +29,7 @@ use sgguard_core::AllowEntry;
 use sgguard_responder::{AllowlistChange, AllowlistStore, AuditLog};
 use sgguard_testkit::cloudtrail::{self, Caller};
 use sgguard_testkit::ec2::{Vpc, ids, tcp, v4};
-use sgguard_testkit::fault_proxy::{Fault, FaultProxy, Handled, Logged};
+use sgguard_testkit::fault_proxy::{Fault, FaultProxy, Logged};
 use sgguard_testkit::runtime_api::Invocation;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -189,6 +189,71 @@ async fn audit_items(w: &World, event_id: &str) -> Vec<String> {
         .collect();
     keys.sort();
     keys
+}
+
+/// A retry that takes an interrupted event over, and whose take-over is applied but answered
+/// too late (the SDK's attempt timeout, 3 s: it sends the update again, and the second one
+/// finds the lease taken, by itself), still acts: the lease it finds is its own. Before the
+/// fix it failed as "being handled by another worker", and so did every delivery until its
+/// own lease expired (90 s), which a burst on a loaded emulator turned into dead letters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_over_whose_answer_was_lost_is_still_ours() {
+    let Some(w) = world("a_take_over_whose_answer_was_lost_is_still_ours").await else {
+        return;
+    };
+    let web = w.vpc.group("late").await;
+    let event_id = sgguard_testkit::aws::unique("load-late");
+    let (created, record) = w
+        .vpc
+        .authorize_as(
+            &event_id,
+            &Caller::user(ACCOUNT, "mallory"),
+            ACCOUNT,
+            REGION,
+            &web,
+            vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    let rule = ids(&created)[0].clone();
+    let proxy = FaultProxy::start(&w.endpoint).await.unwrap();
+    let function = Function::start(&proxy.url(), &w.tables, "enforce").await;
+
+    // First delivery: EC2 throttles every attempt at the revoke; the event stays pending and
+    // its lease is released for the retry.
+    proxy.fail("RevokeSecurityGroupIngress", Fault::Throttle, 3);
+    let first = function.deliver(cloudtrail::envelope(&record)).await;
+    assert!(
+        matches!(&first, Invocation::Error { error_type, .. } if error_type == "Retryable"),
+        "{first:?}"
+    );
+    let stored = w.audit.event(&event_id).await.unwrap().expect("recorded");
+    assert_eq!(stored.outcome.as_str(), "pending");
+
+    // The retry takes the event over; the update that takes it is applied, its answer lost.
+    proxy.fail(
+        "UpdateItem",
+        Fault::Late {
+            delay: Duration::from_secs(4),
+        },
+        1,
+    );
+    let retried = function.deliver(cloudtrail::envelope(&record)).await;
+    let takeovers = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "UpdateItem" && r.reached())
+        .count();
+    assert!(takeovers >= 2, "the take-over was sent again: {takeovers}");
+    match &retried {
+        Invocation::Response(report) => {
+            assert_eq!(outcome(report), "reverted", "{report:#}");
+        }
+        Invocation::Error { error_message, .. } => {
+            panic!("the retry holds the lease itself, yet gave up: {error_message}")
+        }
+    }
+    assert!(!w.vpc.ingress_ids(&web).await.contains(&rule));
+    assert_eq!(revokes_by_rule(&proxy.requests()).get(&rule), Some(&1));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -516,10 +581,11 @@ async fn deliver_all(pool: Arc<Pool>, events: &[Planned]) -> Vec<Delivered> {
 /// call. A Revoke by content (no rule id) is counted under `""`.
 fn revokes_by_rule(requests: &[Logged]) -> BTreeMap<String, usize> {
     let mut calls: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-    for (n, request) in requests.iter().enumerate().filter(|(_, r)| {
-        r.operation.starts_with("RevokeSecurityGroup")
-            && matches!(r.handled, Handled::Forwarded { .. })
-    }) {
+    for (n, request) in requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.operation.starts_with("RevokeSecurityGroup") && r.reached())
+    {
         let call = request
             .invocation
             .clone()
@@ -538,10 +604,7 @@ fn revokes_by_rule(requests: &[Logged]) -> BTreeMap<String, usize> {
 /// The emulator's answer times per operation (p50 / p99 / max), slowest p99 first.
 fn emulator_times(requests: &[Logged]) -> String {
     let mut by_operation: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
-    for r in requests
-        .iter()
-        .filter(|r| matches!(r.handled, Handled::Forwarded { .. }))
-    {
+    for r in requests.iter().filter(|r| r.reached()) {
         by_operation
             .entry(r.operation.as_str())
             .or_default()

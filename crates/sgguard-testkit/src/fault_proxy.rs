@@ -35,6 +35,10 @@ pub enum Fault {
     /// A query-protocol error with this code and HTTP 400: in EC2's form, or in STS's for
     /// an STS operation (`AssumeRole`: `AccessDenied`).
     Ec2Error { code: String },
+    /// Forwarded (the emulator applies the request), but the answer is held back for
+    /// `delay`: past the SDK's attempt timeout, a request applied whose answer is lost, and
+    /// the SDK sends it again.
+    Late { delay: std::time::Duration },
 }
 
 /// Fail `times` requests of one operation (`ModifySecurityGroupRules`,
@@ -100,6 +104,9 @@ impl Counts {
 pub enum Handled {
     /// Forwarded to the emulator, which answered with this HTTP status.
     Forwarded { status: u16 },
+    /// Forwarded and answered with this status, but the answer was held back
+    /// ([`Fault::Late`]); the caller may have given up on it.
+    Late { status: u16 },
     /// Not forwarded: this fault was returned instead.
     Faulted(Fault),
     /// Forwarding failed (the emulator did not answer); the connection was dropped.
@@ -123,9 +130,17 @@ pub struct Logged {
 }
 
 impl Logged {
+    /// Whether the request reached the emulator (whatever it answered).
+    pub fn reached(&self) -> bool {
+        matches!(
+            self.handled,
+            Handled::Forwarded { .. } | Handled::Late { .. }
+        )
+    }
+
     /// Whether the emulator received the request and accepted it (a 2xx answer).
     pub fn succeeded(&self) -> bool {
-        matches!(self.handled, Handled::Forwarded { status } if (200..300).contains(&status))
+        matches!(self.handled, Handled::Forwarded { status } | Handled::Late { status } if (200..300).contains(&status))
     }
 
     /// The values of the parameters whose name starts with `prefix`, in order: with
@@ -406,7 +421,9 @@ fn answer(fault: &Fault, operation: &str, dynamodb: bool) -> Response<Full<Bytes
             ec2_error(code, &format!("{operation} failed (injected)")),
             "text/xml",
         ),
-        Fault::Drop => (StatusCode::INTERNAL_SERVER_ERROR, String::new(), "text/plain"),
+        Fault::Drop | Fault::Late { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, String::new(), "text/plain")
+        }
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -465,14 +482,22 @@ async fn handle(
         *seen.entry(name.clone()).or_default() += 1;
     }
     let n = state.sequence.fetch_add(1, Ordering::Relaxed);
-    if let Some(fault) = choose(&state.plan, &name, n) {
-        state.counts.faulted.fetch_add(1, Ordering::Relaxed);
-        state.log(&seen, Handled::Faulted(fault.clone()));
-        if fault == Fault::Drop {
-            return Err(Box::new(Dropped));
+    let fault = choose(&state.plan, &name, n);
+    let late = match fault {
+        Some(Fault::Late { delay }) => {
+            state.counts.faulted.fetch_add(1, Ordering::Relaxed);
+            Some(delay)
         }
-        return Ok(answer(&fault, &name, dynamodb));
-    }
+        Some(fault) => {
+            state.counts.faulted.fetch_add(1, Ordering::Relaxed);
+            state.log(&seen, Handled::Faulted(fault.clone()));
+            if fault == Fault::Drop {
+                return Err(Box::new(Dropped));
+            }
+            return Ok(answer(&fault, &name, dynamodb));
+        }
+        None => None,
+    };
     let uri = format!(
         "{}{}",
         state.upstream,
@@ -496,11 +521,14 @@ async fn handle(
         }
     };
     state.counts.forwarded.fetch_add(1, Ordering::Relaxed);
-    state.log(
-        &seen,
-        Handled::Forwarded {
-            status: parts.status.as_u16(),
-        },
-    );
+    let status = parts.status.as_u16();
+    match late {
+        // Logged before the wait: the caller may give up (and drop this future) meanwhile.
+        Some(delay) => {
+            state.log(&seen, Handled::Late { status });
+            tokio::time::sleep(delay).await;
+        }
+        None => state.log(&seen, Handled::Forwarded { status }),
+    }
     Ok(Response::from_parts(parts, Full::new(body)))
 }
