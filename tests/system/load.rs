@@ -157,10 +157,11 @@ async fn twenty_processes_given_one_event_at_once_revert_it_once() {
     assert_eq!(stored.outcome.as_str(), "reverted");
     assert_eq!(stored.changes.len(), 1);
     let items = audit_items(&w, &event_id).await;
+    let count = |prefix: &str| items.iter().filter(|k| k.starts_with(prefix)).count();
     assert_eq!(
-        items,
-        ["CHANGE#000", "EVENT"],
-        "one event item and one change item"
+        (count("EVENT"), count("CHANGE#")),
+        (1, 1),
+        "one event item and one change item: {items:?}"
     );
     let history = w.audit.rule_history(&rule).await.unwrap();
     assert_eq!(history.len(), 1, "{history:#?}");
