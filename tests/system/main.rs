@@ -9,6 +9,8 @@ mod infra;
 #[cfg(test)]
 mod lambda;
 #[cfg(test)]
+mod load;
+#[cfg(test)]
 mod member_accounts;
 #[cfg(test)]
 mod respond;

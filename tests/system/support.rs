@@ -58,27 +58,7 @@ impl Function {
     ) -> Self {
         let api = RuntimeApi::start().await.unwrap();
         let started = Instant::now();
-        let child = Command::new(binary())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "sgguard")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/sgguard")
-            .env("AWS_REGION", REGION)
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("SGGUARD_AUDIT_TABLE", &tables.audit)
-            .env("SGGUARD_ALLOWLIST_TABLE", &tables.allowlist)
-            .env("SGGUARD_MODE", mode)
-            .env("SGGUARD_SELF_ARNS", SELF_ROLE)
-            .env("SGGUARD_ALLOWLIST_CACHE_SECS", "0")
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+        let child = command(&api, endpoint, tables, mode, extra)
             .spawn()
             .expect("start sgguard-lambda");
         let function = Self {
@@ -119,6 +99,102 @@ impl Function {
                 error_message,
             } => panic!("function error {error_type}: {error_message}"),
         }
+    }
+}
+
+/// The function's process as Lambda starts it, polling `api`, with more environment
+/// variables in `extra` (they override the defaults).
+fn command(
+    api: &RuntimeApi,
+    endpoint: &str,
+    tables: &TableNames,
+    mode: &str,
+    extra: &[(&str, &str)],
+) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sgguard")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/sgguard")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("SGGUARD_AUDIT_TABLE", &tables.audit)
+        .env("SGGUARD_ALLOWLIST_TABLE", &tables.allowlist)
+        .env("SGGUARD_MODE", mode)
+        .env("SGGUARD_SELF_ARNS", SELF_ROLE)
+        .env("SGGUARD_ALLOWLIST_CACHE_SECS", "0")
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Several copies of the function polling one Runtime API, as Lambda runs concurrent
+/// executions of one function: each invocation goes to whichever copy asks first.
+pub struct Pool {
+    pub api: RuntimeApi,
+    children: Vec<Child>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Pool {
+    /// Starts `size` copies and waits until each has polled for work once. Their errors go
+    /// to stderr; their logs (one line per event) are not kept.
+    pub async fn start(
+        size: usize,
+        endpoint: &str,
+        tables: &TableNames,
+        mode: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let api = RuntimeApi::start().await.unwrap();
+        let started = Instant::now();
+        let children = (0..size)
+            .map(|_| {
+                command(&api, endpoint, tables, mode, extra)
+                    .spawn()
+                    .expect("start sgguard-lambda")
+            })
+            .collect();
+        let pool = Self { api, children };
+        while pool.api.polls() < size {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "only {} of {size} copies polled for work",
+                pool.api.polls()
+            );
+            assert!(
+                pool.api.init_error().is_none(),
+                "init error: {:?}",
+                pool.api.init_error()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        eprintln!(
+            "{size} copies of sgguard-lambda polling in {:?}",
+            started.elapsed()
+        );
+        pool
+    }
+
+    /// Delivers `payload` to whichever copy asks first; `Err` when none answers in time.
+    pub async fn deliver(&self, payload: Value, timeout: Duration) -> Result<Invocation, String> {
+        self.api.invoke(payload, timeout).await
     }
 }
 

@@ -498,7 +498,19 @@ impl DynamoAuditLog {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                // Another worker took it between the read and the update.
+                // Another worker took it between the read and the update, or this one did:
+                // an update applied whose answer was lost (an attempt timeout) and that the
+                // SDK sent again fails its own condition. The lease then is ours.
+                let ours = self
+                    .event_item_stored(event_id)
+                    .await?
+                    .is_some_and(|now| now.lease_owner.as_deref() == Some(lease.owner.as_str()));
+                if ours {
+                    return Ok(Begin::Resumed {
+                        stored: Box::new(stored),
+                        was_live: item.live,
+                    });
+                }
                 Ok(busy(lease.until))
             }
             Err(err) => Err(Error::from_sdk("UpdateItem", err)),

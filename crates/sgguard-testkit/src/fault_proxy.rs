@@ -5,6 +5,9 @@
 //!
 //! A request's operation is read the way the AWS protocols carry it: `Action=…` in the form
 //! body (EC2, STS, SQS query protocol) or the `X-Amz-Target` header (DynamoDB).
+//!
+//! Every request is also kept in a log, in arrival order, with its query parameters and what
+//! the proxy did with it, so a test can tell which rules were revoked how many times.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +35,10 @@ pub enum Fault {
     /// A query-protocol error with this code and HTTP 400: in EC2's form, or in STS's for
     /// an STS operation (`AssumeRole`: `AccessDenied`).
     Ec2Error { code: String },
+    /// Forwarded (the emulator applies the request), but the answer is held back for
+    /// `delay`: past the SDK's attempt timeout, a request applied whose answer is lost, and
+    /// the SDK sends it again.
+    Late { delay: std::time::Duration },
 }
 
 /// Fail `times` requests of one operation (`ModifySecurityGroupRules`,
@@ -74,6 +81,77 @@ impl Counts {
             .and_then(|m| m.get(operation).copied())
             .unwrap_or(0)
     }
+
+    /// Every operation seen with its count, most frequent first.
+    pub fn by_operation(&self) -> Vec<(String, usize)> {
+        let mut all: Vec<(String, usize)> = self
+            .per_operation
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all
+    }
+
+    /// Every request seen, faulted or forwarded.
+    pub fn total(&self) -> usize {
+        self.forwarded.load(Ordering::Relaxed) + self.faulted.load(Ordering::Relaxed)
+    }
+}
+
+/// What the proxy did with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Forwarded to the emulator, which answered with this HTTP status.
+    Forwarded { status: u16 },
+    /// Forwarded and answered with this status, but the answer was held back
+    /// ([`Fault::Late`]); the caller may have given up on it.
+    Late { status: u16 },
+    /// Not forwarded: this fault was returned instead.
+    Faulted(Fault),
+    /// Forwarding failed (the emulator did not answer); the connection was dropped.
+    Unanswered,
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub operation: String,
+    /// The decoded form parameters of a query-protocol request (EC2, STS, SQS), in order;
+    /// empty for JSON protocols (DynamoDB), whose bodies are not kept.
+    pub params: Vec<(String, String)>,
+    /// The SDK's id of the call (`amz-sdk-invocation-id`): the same on each of its retries.
+    pub invocation: Option<String>,
+    /// Which attempt at the call this was (`amz-sdk-request: attempt=N`), 1 when not said.
+    pub attempt: u32,
+    pub handled: Handled,
+    /// From the request's arrival to the proxy's answer (the emulator's time, when forwarded).
+    pub took: std::time::Duration,
+}
+
+impl Logged {
+    /// Whether the request reached the emulator (whatever it answered).
+    pub fn reached(&self) -> bool {
+        matches!(
+            self.handled,
+            Handled::Forwarded { .. } | Handled::Late { .. }
+        )
+    }
+
+    /// Whether the emulator received the request and accepted it (a 2xx answer).
+    pub fn succeeded(&self) -> bool {
+        matches!(self.handled, Handled::Forwarded { status } | Handled::Late { status } if (200..300).contains(&status))
+    }
+
+    /// The values of the parameters whose name starts with `prefix`, in order: with
+    /// `SecurityGroupRuleId.` the rule ids a Revoke names.
+    pub fn values(&self, prefix: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
 }
 
 /// The proxy; dropped, it stops.
@@ -81,6 +159,7 @@ pub struct FaultProxy {
     addr: SocketAddr,
     plan: Arc<Mutex<Plan>>,
     counts: Arc<Counts>,
+    log: Arc<Mutex<Vec<Logged>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -110,29 +189,21 @@ impl FaultProxy {
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build(connector);
         let upstream: Arc<str> = upstream.trim_end_matches('/').into();
-        let (server_plan, server_counts) = (plan.clone(), counts.clone());
-        let sequence = Arc::new(AtomicU64::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(State {
+            plan: plan.clone(),
+            counts: counts.clone(),
+            log: log.clone(),
+            client,
+            upstream,
+            sequence: AtomicU64::new(0),
+        });
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
-                let (plan, counts, client, upstream, sequence) = (
-                    server_plan.clone(),
-                    server_counts.clone(),
-                    client.clone(),
-                    upstream.clone(),
-                    sequence.clone(),
-                );
+                let state = state.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        handle(
-                            req,
-                            plan.clone(),
-                            counts.clone(),
-                            client.clone(),
-                            upstream.clone(),
-                            sequence.clone(),
-                        )
-                    });
+                    let service = service_fn(move |req| handle(req, state.clone()));
                     let _ = http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)
@@ -144,6 +215,7 @@ impl FaultProxy {
             addr,
             plan,
             counts,
+            log,
             server,
         })
     }
@@ -186,6 +258,99 @@ impl FaultProxy {
     pub fn counts(&self) -> &Counts {
         &self.counts
     }
+
+    /// Every request seen so far, in arrival order.
+    pub fn requests(&self) -> Vec<Logged> {
+        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+}
+
+/// What every connection's handler shares.
+struct State {
+    plan: Arc<Mutex<Plan>>,
+    counts: Arc<Counts>,
+    log: Arc<Mutex<Vec<Logged>>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: Arc<str>,
+    sequence: AtomicU64,
+}
+
+impl State {
+    fn log(&self, request: &Seen, handled: Handled) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(Logged {
+                operation: request.operation.clone(),
+                params: request.params.clone(),
+                invocation: request.invocation.clone(),
+                attempt: request.attempt,
+                handled,
+                took: request.arrived.elapsed(),
+            });
+        }
+    }
+}
+
+/// What the log keeps of a request, read before it is forwarded.
+struct Seen {
+    operation: String,
+    params: Vec<(String, String)>,
+    invocation: Option<String>,
+    attempt: u32,
+    arrived: std::time::Instant,
+}
+
+impl Seen {
+    fn of(headers: &hyper::HeaderMap, operation: String, params: Vec<(String, String)>) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let attempt = header("amz-sdk-request")
+            .and_then(|v| {
+                v.split(';')
+                    .find_map(|part| part.trim().strip_prefix("attempt="))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(1);
+        Self {
+            operation,
+            params,
+            invocation: header("amz-sdk-invocation-id").map(str::to_owned),
+            attempt,
+            arrived: std::time::Instant::now(),
+        }
+    }
+}
+
+/// The decoded pairs of an `application/x-www-form-urlencoded` body.
+fn form_params(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 2;
+            }
+            (byte, _) => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The AWS operation a request calls.
@@ -256,7 +421,9 @@ fn answer(fault: &Fault, operation: &str, dynamodb: bool) -> Response<Full<Bytes
             ec2_error(code, &format!("{operation} failed (injected)")),
             "text/xml",
         ),
-        Fault::Drop => (StatusCode::INTERNAL_SERVER_ERROR, String::new(), "text/plain"),
+        Fault::Drop | Fault::Late { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, String::new(), "text/plain")
+        }
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -299,36 +466,69 @@ impl std::error::Error for Dropped {}
 
 async fn handle(
     req: Request<Incoming>,
-    plan: Arc<Mutex<Plan>>,
-    counts: Arc<Counts>,
-    client: Client<HttpConnector, Full<Bytes>>,
-    upstream: Arc<str>,
-    sequence: Arc<AtomicU64>,
+    state: Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let dynamodb = parts.headers.contains_key("x-amz-target");
     let name = operation(&parts.headers, &body);
-    if let Ok(mut seen) = counts.per_operation.lock() {
+    let params = if dynamodb {
+        Vec::new()
+    } else {
+        form_params(&body)
+    };
+    let seen = Seen::of(&parts.headers, name.clone(), params);
+    if let Ok(mut seen) = state.counts.per_operation.lock() {
         *seen.entry(name.clone()).or_default() += 1;
     }
-    let n = sequence.fetch_add(1, Ordering::Relaxed);
-    if let Some(fault) = choose(&plan, &name, n) {
-        counts.faulted.fetch_add(1, Ordering::Relaxed);
-        if fault == Fault::Drop {
-            return Err(Box::new(Dropped));
+    let n = state.sequence.fetch_add(1, Ordering::Relaxed);
+    let fault = choose(&state.plan, &name, n);
+    let late = match fault {
+        Some(Fault::Late { delay }) => {
+            state.counts.faulted.fetch_add(1, Ordering::Relaxed);
+            Some(delay)
         }
-        return Ok(answer(&fault, &name, dynamodb));
-    }
+        Some(fault) => {
+            state.counts.faulted.fetch_add(1, Ordering::Relaxed);
+            state.log(&seen, Handled::Faulted(fault.clone()));
+            if fault == Fault::Drop {
+                return Err(Box::new(Dropped));
+            }
+            return Ok(answer(&fault, &name, dynamodb));
+        }
+        None => None,
+    };
     let uri = format!(
-        "{upstream}{}",
+        "{}{}",
+        state.upstream,
         parts.uri.path_and_query().map_or("/", |p| p.as_str())
     );
     let mut forward = Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri.parse()?;
-    let response = client.request(forward).await?;
+    let response = match state.client.request(forward).await {
+        Ok(response) => response,
+        Err(err) => {
+            state.log(&seen, Handled::Unanswered);
+            return Err(Box::new(err));
+        }
+    };
     let (parts, body) = response.into_parts();
-    let body = body.collect().await?.to_bytes();
-    counts.forwarded.fetch_add(1, Ordering::Relaxed);
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => {
+            state.log(&seen, Handled::Unanswered);
+            return Err(Box::new(err));
+        }
+    };
+    state.counts.forwarded.fetch_add(1, Ordering::Relaxed);
+    let status = parts.status.as_u16();
+    match late {
+        // Logged before the wait: the caller may give up (and drop this future) meanwhile.
+        Some(delay) => {
+            state.log(&seen, Handled::Late { status });
+            tokio::time::sleep(delay).await;
+        }
+        None => state.log(&seen, Handled::Forwarded { status }),
+    }
     Ok(Response::from_parts(parts, Full::new(body)))
 }
