@@ -545,8 +545,12 @@ impl Delivered {
 /// Invokes every event through the pool's shared queue, at most `PROCESSES` at a time (so a
 /// round trip is the handling, not the wait in the queue), each with Lambda's retries: a
 /// failed attempt is delivered again, up to `ATTEMPTS` in all. Lambda waits a minute, then
-/// two, before its retries; the burst waits a second, then two (the events' leases are
-/// released when an attempt fails, so a retry may start at once).
+/// two, before its retries; the burst waits a second, then two (an attempt that fails
+/// releases its event's lease, so a retry may start at once). An attempt whose claim timed
+/// out cannot release a lease it does not know it got, and the claim may still be applied:
+/// the event's lease is then held for its 90 s, longer than these retries, and the event
+/// ends in the dead letters, where Lambda's own retries would have found it free. The
+/// redrive waits for such leases to expire (a redrive minutes later finds them expired).
 async fn deliver_all(pool: Arc<Pool>, events: &[Planned]) -> Vec<Delivered> {
     let slots = Arc::new(Semaphore::new(PROCESSES));
     let mut set = JoinSet::new();
@@ -1006,11 +1010,16 @@ fn failure_causes(delivered: &[Delivered]) -> String {
     }
     let mut causes: Vec<(String, usize)> = causes.into_iter().collect();
     causes.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
-    causes
+    let mut shown: Vec<String> = causes
         .iter()
+        .take(8)
         .map(|(cause, count)| format!("{count}× {cause}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .collect();
+    if causes.len() > 8 {
+        let rest: usize = causes[8..].iter().map(|(_, count)| count).sum();
+        shown.push(format!("{rest} more of {} other causes", causes.len() - 8));
+    }
+    shown.join("; ")
 }
 
 /// The outcome stored for each event, read concurrently.

@@ -109,8 +109,10 @@ pub enum Handled {
     Late { status: u16 },
     /// Not forwarded: this fault was returned instead.
     Faulted(Fault),
-    /// Forwarding failed (the emulator did not answer); the connection was dropped.
-    Unanswered,
+    /// Sent to the emulator, but its answer never went back: the caller gave up waiting (an
+    /// SDK attempt timeout drops the connection) or the emulator did not answer. The
+    /// emulator may have applied it.
+    Sent,
 }
 
 /// One request the proxy saw.
@@ -134,7 +136,7 @@ impl Logged {
     pub fn reached(&self) -> bool {
         matches!(
             self.handled,
-            Handled::Forwarded { .. } | Handled::Late { .. }
+            Handled::Forwarded { .. } | Handled::Late { .. } | Handled::Sent
         )
     }
 
@@ -276,16 +278,29 @@ struct State {
 }
 
 impl State {
-    fn log(&self, request: &Seen, handled: Handled) {
-        if let Ok(mut log) = self.log.lock() {
-            log.push(Logged {
-                operation: request.operation.clone(),
-                params: request.params.clone(),
-                invocation: request.invocation.clone(),
-                attempt: request.attempt,
-                handled,
-                took: request.arrived.elapsed(),
-            });
+    /// Logs a request; returns its place in the log.
+    fn log(&self, request: &Seen, handled: Handled) -> usize {
+        let Ok(mut log) = self.log.lock() else {
+            return usize::MAX;
+        };
+        log.push(Logged {
+            operation: request.operation.clone(),
+            params: request.params.clone(),
+            invocation: request.invocation.clone(),
+            attempt: request.attempt,
+            handled,
+            took: request.arrived.elapsed(),
+        });
+        log.len() - 1
+    }
+
+    /// What became of a request logged at `entry`.
+    fn update(&self, entry: usize, request: &Seen, handled: Handled) {
+        if let Ok(mut log) = self.log.lock()
+            && let Some(logged) = log.get_mut(entry)
+        {
+            logged.handled = handled;
+            logged.took = request.arrived.elapsed();
         }
     }
 }
@@ -505,30 +520,20 @@ async fn handle(
     );
     let mut forward = Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri.parse()?;
-    let response = match state.client.request(forward).await {
-        Ok(response) => response,
-        Err(err) => {
-            state.log(&seen, Handled::Unanswered);
-            return Err(Box::new(err));
-        }
-    };
+    // Logged before it is sent: a caller that gives up drops this future mid-way, and the
+    // emulator may still apply the request.
+    let entry = state.log(&seen, Handled::Sent);
+    let response = state.client.request(forward).await?;
     let (parts, body) = response.into_parts();
-    let body = match body.collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(err) => {
-            state.log(&seen, Handled::Unanswered);
-            return Err(Box::new(err));
-        }
-    };
+    let body = body.collect().await?.to_bytes();
     state.counts.forwarded.fetch_add(1, Ordering::Relaxed);
     let status = parts.status.as_u16();
     match late {
-        // Logged before the wait: the caller may give up (and drop this future) meanwhile.
         Some(delay) => {
-            state.log(&seen, Handled::Late { status });
+            state.update(entry, &seen, Handled::Late { status });
             tokio::time::sleep(delay).await;
         }
-        None => state.log(&seen, Handled::Forwarded { status }),
+        None => state.update(entry, &seen, Handled::Forwarded { status }),
     }
     Ok(Response::from_parts(parts, Full::new(body)))
 }
