@@ -12,7 +12,9 @@ use sgguard_testkit::cloudtrail::{self, Caller};
 use sgguard_testkit::ec2::{ids, tcp, v4};
 use sgguard_testkit::runtime_api::Invocation;
 
-use crate::support::{ACCOUNT, Function, REGION, outcome, world};
+use aws_sdk_ec2::types::SecurityGroupRule;
+
+use crate::support::{ACCOUNT, Function, REGION, World, outcome, world};
 
 struct Queue {
     sqs: aws_sdk_sqs::Client,
@@ -147,25 +149,36 @@ fn invocation_record(event: &Value) -> String {
     .to_string()
 }
 
+/// A new group `web` opened to the world on tcp `port` by `caller`: the group, the rules EC2
+/// created, and the record of the call listing every one of them.
+async fn world_open(
+    w: &World,
+    caller: &Caller,
+    port: i32,
+) -> (String, Vec<SecurityGroupRule>, Value) {
+    let web = w.vpc.group("web").await;
+    let (opened, record) = w
+        .vpc
+        .authorize_as(
+            &aws::unique("retry"),
+            caller,
+            ACCOUNT,
+            REGION,
+            &web,
+            vec![tcp(port).ip_ranges(v4("0.0.0.0/0")).build()],
+        )
+        .await;
+    (web, opened, record)
+}
+
 #[tokio::test]
 async fn the_retry_queue_redelivers_only_what_failed_until_it_heals() {
     let Some(w) = world("the_retry_queue_redelivers_only_what_failed_until_it_heals").await else {
         return;
     };
     let queue = Queue::create(&w.endpoint).await;
-    let web = w.vpc.group("web").await;
     let caller = Caller::role(ACCOUNT, "Admin", "mallory");
-    let (opened, record) = w
-        .vpc
-        .authorize_as(
-            &aws::unique("retry-open"),
-            &caller,
-            ACCOUNT,
-            REGION,
-            &web,
-            vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
-        )
-        .await;
+    let (web, opened, record) = world_open(&w, &caller, 22).await;
     // A modification of a rule the audit log has never seen, moments ago: deferred
     // (retryably) while the record of the rule's creation may still arrive.
     let app = w.vpc.group("app").await;
@@ -246,19 +259,7 @@ async fn a_batch_short_of_time_leaves_every_unstarted_message_to_the_queue() {
     else {
         return;
     };
-    let web = w.vpc.group("web").await;
-    let caller = Caller::user(ACCOUNT, "ops");
-    let (_, record) = w
-        .vpc
-        .authorize_as(
-            &aws::unique("retry-late"),
-            &caller,
-            ACCOUNT,
-            REGION,
-            &web,
-            vec![tcp(22).ip_ranges(v4("0.0.0.0/0")).build()],
-        )
-        .await;
+    let (_, _, record) = world_open(&w, &Caller::user(ACCOUNT, "ops"), 22).await;
     let batch = json!({"Records": [
         {"messageId": "m-1", "body": cloudtrail::envelope(&record).to_string(), "eventSource": "aws:sqs"},
         {"messageId": "m-2", "body": "{}", "eventSource": "aws:sqs"},
@@ -283,19 +284,7 @@ async fn an_event_short_of_time_stays_pending_and_its_retry_finishes_it() {
     else {
         return;
     };
-    let web = w.vpc.group("web").await;
-    let caller = Caller::user(ACCOUNT, "ops");
-    let (opened, record) = w
-        .vpc
-        .authorize_as(
-            &aws::unique("retry-budget"),
-            &caller,
-            ACCOUNT,
-            REGION,
-            &web,
-            vec![tcp(3389).ip_ranges(v4("0.0.0.0/0")).build()],
-        )
-        .await;
+    let (web, opened, record) = world_open(&w, &Caller::user(ACCOUNT, "ops"), 3389).await;
     let function = Function::start(&w.endpoint, &w.tables, "enforce").await;
     // Less than a step's margin left: the event is claimed but no step is started.
     let answer = function

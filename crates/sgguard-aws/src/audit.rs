@@ -155,7 +155,6 @@ struct InvalidItem {
     sk: String,
     key: String,
     error: String,
-    raw: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: Option<String>,
     received_at: String,
@@ -251,12 +250,7 @@ impl DynamoAuditLog {
             live: lease.live,
         };
         let mut item = to_item(&item)?;
-        item.extend(
-            StoredRaw::encode(raw)?
-                .attributes()
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value)),
-        );
+        StoredRaw::keep_in(&mut item, raw)?;
         Ok(item)
     }
 
@@ -856,7 +850,6 @@ impl AuditLog for DynamoAuditLog {
             sk: "INVALID".into(),
             key: record.key.clone(),
             error: record.error.clone(),
-            raw: record.raw.to_string(),
             origin: record.origin.as_ref().map(|o| o.to_string()),
             received_at: record.received_at.clone(),
             outcome_day: format!("invalid#{day}"),
@@ -864,11 +857,10 @@ impl AuditLog for DynamoAuditLog {
             day,
             expires_at: self.expires_at(&record.received_at),
         };
-        let item =
-            serde_dynamo::aws_sdk_dynamodb_1::to_item(&item).map_err(|source| Error::Mapping {
-                what: "invalid record".into(),
-                source,
-            })?;
+        // Kept as an event's raw record is (text, gzip or digest): an invalid payload can be
+        // larger than an item.
+        let mut item = to_item(&item)?;
+        StoredRaw::keep_in(&mut item, &record.raw)?;
         self.client
             .put_item()
             .table_name(&self.table)

@@ -16,20 +16,18 @@ use crate::handler;
 /// and the queue delivers it again after its visibility timeout.
 pub const MESSAGE_MARGIN: Duration = Duration::from_secs(25);
 
-/// The batch in `payload`, when it is one: a `Records` list from `aws:sqs`. A batch that
-/// cannot be read is an error, never an event: every message then stays on the queue.
-pub fn sqs_batch(payload: &Value) -> Result<Option<SqsEvent>, serde_json::Error> {
-    let Some(records) = payload.get("Records").and_then(Value::as_array) else {
-        return Ok(None);
-    };
-    let from_sqs = !records.is_empty()
-        && records
-            .iter()
-            .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"));
-    if !from_sqs {
-        return Ok(None);
-    }
-    serde_json::from_value(payload.clone()).map(Some)
+/// Whether `payload` is a batch from the retry queue: a `Records` list from `aws:sqs` (a
+/// CloudTrail log file has `Records` too, of another shape).
+pub fn is_sqs_batch(payload: &Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .is_some_and(|records| {
+            !records.is_empty()
+                && records
+                    .iter()
+                    .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        })
 }
 
 /// Handles every message of `batch` in order; the ids of those that must come again.
@@ -130,18 +128,26 @@ mod tests {
     fn an_sqs_batch_is_told_from_a_cloudtrail_log_file() {
         let batch =
             json!({"Records": [{"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"}]});
-        assert_eq!(sqs_batch(&batch).unwrap().unwrap().records.len(), 1);
+        assert!(is_sqs_batch(&batch));
+        assert_eq!(
+            serde_json::from_value::<SqsEvent>(batch)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
         let log_file = json!({"Records": [{"eventName": "AuthorizeSecurityGroupIngress"}]});
-        assert!(sqs_batch(&log_file).unwrap().is_none());
+        assert!(!is_sqs_batch(&log_file));
         let mixed = json!({"Records": [
             {"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"},
             {"eventName": "AuthorizeSecurityGroupIngress"}
         ]});
-        assert!(sqs_batch(&mixed).unwrap().is_none());
-        assert!(sqs_batch(&json!({"Records": []})).unwrap().is_none());
+        assert!(!is_sqs_batch(&mixed));
+        assert!(!is_sqs_batch(&json!({"Records": []})));
         let unreadable = json!({"Records": [{"messageId": 7, "eventSource": "aws:sqs"}]});
+        assert!(is_sqs_batch(&unreadable));
         assert!(
-            sqs_batch(&unreadable).is_err(),
+            serde_json::from_value::<SqsEvent>(unreadable).is_err(),
             "an unreadable batch is an error"
         );
     }

@@ -53,15 +53,15 @@ pub async fn handle_invocation<A: AuditLog, L: AllowlistStore, R: Remediator>(
     payload: Value,
     deadline: Option<Instant>,
 ) -> Result<Value, HandlerError> {
-    if let Some(batch) = crate::batch::sqs_batch(&payload).map_err(HandlerError::Batch)? {
+    if crate::batch::is_sqs_batch(&payload) {
+        // A batch that cannot be read is an error, never an event: every message stays on
+        // the queue. The payload is moved into it, not copied.
+        let batch = serde_json::from_value(payload).map_err(HandlerError::Batch)?;
         // Boxed: the pipeline's future is deep, and a batch would nest it once more.
         let response = Box::pin(crate::batch::handle_batch(responder, batch, deadline)).await;
         return serde_json::to_value(response).map_err(HandlerError::Output);
     }
-    let origin = Origin {
-        file: envelope_label(&payload),
-        index: 0,
-    };
+    let origin = origin_of(&payload);
     let report = Box::pin(handle_from(responder, payload, origin, deadline)).await?;
     serde_json::to_value(report).map_err(HandlerError::Output)
 }
@@ -71,10 +71,7 @@ pub async fn handle<A: AuditLog, L: AllowlistStore, R: Remediator>(
     responder: &Responder<A, L, R>,
     payload: Value,
 ) -> Result<EventReport, HandlerError> {
-    let origin = Origin {
-        file: envelope_label(&payload),
-        index: 0,
-    };
+    let origin = origin_of(&payload);
     handle_from(responder, payload, origin, None).await
 }
 
@@ -155,6 +152,14 @@ async fn keep_invalid<A: AuditLog, L: AllowlistStore, R: Remediator>(
                 HandlerError::NonRetryable(e)
             }
         })
+}
+
+/// Where a direct delivery came from, for an `invalid` record to name it.
+fn origin_of(payload: &Value) -> Origin {
+    Origin {
+        file: envelope_label(payload),
+        index: 0,
+    }
 }
 
 /// `eventbridge:<id>` for an EventBridge envelope, so an invalid record names its delivery.

@@ -30,6 +30,9 @@ pub const DEFAULT_HISTORY_GRACE: Duration = Duration::from_secs(180);
 /// How long one attempt holds an event's lease, by default: longer than one invocation.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(90);
 
+/// How far a record's `eventTime` may be ahead of this clock (skew between hosts).
+const MAX_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
 /// The time a remediation step may take (a read, a change and a confirmation, each bounded
 /// by the SDK's timeouts) plus recording the outcome: no step starts with less left before
 /// the invocation's deadline.
@@ -193,6 +196,16 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             },
         };
         let now = Utc::now();
+        // A record from the future would count as the latest change of its rules and make
+        // every real change after it look stale: it is not a record CloudTrail wrote.
+        if set.meta.event_time > now + MAX_CLOCK_SKEW {
+            let error = format!(
+                "`eventTime` {} is in the future (now {}): not acted on",
+                sgguard_core::time::format_time(&set.meta.event_time),
+                sgguard_core::time::format_time(&now)
+            );
+            return self.keep_invalid(record.clone(), origin, error).await;
+        }
         let facts = self.gather(&mut set, now).await?;
         let (mut report, steps) = self.judge(&set, &facts, now);
         report.origin = origin.clone();
@@ -704,7 +717,6 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
             HashMap::new()
         };
         let mut gone = 0;
-        let mut held = 0;
         let total = steps.len();
         for (taken, step) in steps.into_iter().enumerate() {
             // A step is a read, a change and a confirmation: start one only with time for it
@@ -730,10 +742,8 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 detail,
             } in settled
             {
-                match action {
-                    Action::Reverted => gone += 1,
-                    Action::Flagged => held += 1,
-                    _ => {}
+                if action == Action::Reverted {
+                    gone += 1;
                 }
                 settle(report, index, action, detail);
             }
@@ -776,10 +786,9 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
                 change.action = Action::Flagged;
                 change.remediation =
                     Some("not reverted: no step settled this change; revert by hand".into());
-                held += 1;
             }
         }
-        let (outcome, mut reason) = finished(report, &self.policy, gone, held);
+        let (outcome, mut reason) = finished(report, &self.policy, gone);
         // What the decision said about whose identity made the call still holds.
         if let Some(at) = report.reason.find(BORROWED_NOTE) {
             reason.push_str(&report.reason[at..]);
@@ -958,8 +967,15 @@ fn settle(report: &mut EventReport, index: usize, action: Action, detail: String
 }
 
 /// The outcome after remediation: the strongest action wins.
-fn finished(report: &EventReport, policy: &Policy, gone: usize, held: usize) -> (Outcome, String) {
+fn finished(report: &EventReport, policy: &Policy, gone: usize) -> (Outcome, String) {
     let count = |action: Action| report.changes.iter().filter(|c| c.action == action).count();
+    // Flagged with a remediation note: meant to be reverted, and held back by a step that
+    // could not act or by no step at all (a flag from the decision alone carries no note).
+    let held = report
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Flagged && c.remediation.is_some())
+        .count();
     let outcome = report
         .changes
         .iter()

@@ -52,6 +52,20 @@ impl StoredRaw {
         })
     }
 
+    /// Adds `raw` to `item`, kept as [`StoredRaw::encode`] decides.
+    pub(super) fn keep_in(
+        item: &mut HashMap<String, AttributeValue>,
+        raw: &Value,
+    ) -> Result<(), Error> {
+        let attributes = Self::encode(raw)?.attributes();
+        item.extend(
+            attributes
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
+        Ok(())
+    }
+
     /// The item attributes that hold it.
     pub(super) fn attributes(self) -> Vec<(&'static str, AttributeValue)> {
         match self {
@@ -145,16 +159,18 @@ mod tests {
         json!({"eventID": "e-1", "requestParameters": {"filler": filler}})
     }
 
+    fn item_of(raw: &Value) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::new();
+        StoredRaw::keep_in(&mut item, raw).unwrap();
+        item
+    }
+
     #[test]
     fn a_small_record_is_kept_as_text_and_read_back() {
         let raw = record_of(100, true);
         let stored = StoredRaw::encode(&raw).unwrap();
         assert!(matches!(stored, StoredRaw::Inline(_)));
-        let item: HashMap<String, AttributeValue> = stored
-            .attributes()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let item = item_of(&raw);
         assert_eq!(StoredRaw::decode(&item, "e-1").unwrap(), Some(raw));
     }
 
@@ -166,11 +182,7 @@ mod tests {
             panic!("expected compression, got {stored:?}");
         };
         assert!(bytes.len() <= COMPRESSED_MAX);
-        let item: HashMap<String, AttributeValue> = stored
-            .attributes()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let item = item_of(&raw);
         assert_eq!(StoredRaw::decode(&item, "e-1").unwrap(), Some(raw));
     }
 
@@ -186,11 +198,7 @@ mod tests {
                 bytes: text.len()
             }
         );
-        let item: HashMap<String, AttributeValue> = stored
-            .attributes()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let item = item_of(&raw);
         let read = StoredRaw::decode(&item, "e-1").unwrap().unwrap();
         assert_eq!(read["omitted"], json!(true));
         assert_eq!(read["bytes"], json!(text.len()));

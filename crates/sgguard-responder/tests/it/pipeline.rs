@@ -2031,3 +2031,28 @@ async fn prefix_list_entries_come_from_the_request_and_restores_from_ec2() {
     assert!(err.is_retryable(), "{chain}");
     assert!(chain.contains("being modified"), "{chain}");
 }
+
+/// A record dated in the future (forged, since CloudTrail writes the past) would be the
+/// latest change of its rules and make every real change after it look stale: it is kept
+/// as `invalid`, and nothing is done.
+#[tokio::test]
+async fn a_record_from_the_future_is_invalid_and_changes_nothing() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let recorder = Recorder::default();
+    let responder = Responder::new(&store, allowlist(), &recorder, policy(Mode::Enforce));
+    let record = authorize("e-future", "2099-01-01T00:00:00Z")
+        .tcp("sgr-future", 22, WORLD)
+        .build();
+    let report = responder.handle(&record, None).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Invalid, "{}", report.reason);
+    assert!(
+        report.reason.contains("eventTime") && report.reason.contains("2099-01-01T00:00:00Z"),
+        "{}",
+        report.reason
+    );
+    assert!(recorder.steps().is_empty(), "nothing acted on");
+    assert!(
+        store.rule_history("sgr-future").await.unwrap().is_empty(),
+        "it never enters a rule's history"
+    );
+}
