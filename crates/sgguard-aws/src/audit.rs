@@ -646,6 +646,41 @@ impl DynamoAuditLog {
         let items = self
             .query_index("by-rule", "rule_key", rule_id, None, None, true, None)
             .await?;
+        Self::snapshots_of(rule_id, items)
+    }
+
+    /// One page of a rule's history, newest first (see [`AuditLog::rule_history_page`]):
+    /// one `Query` on `by-rule` whose sort key (`<eventTime>#<eventID>#n`) orders it.
+    async fn rule_history_page_inner(
+        &self,
+        rule_id: &str,
+        until: &str,
+        before: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<RuleSnapshot>, Error> {
+        // Every change of an event sorts above `<time>#<id>` and below `<time>#<id>\u{10ffff}`.
+        let upper = match before {
+            Some((time, id)) => format!("{time}#{id}"),
+            None => format!("{until}#\u{10ffff}"),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by-rule")
+            .key_condition_expression("rule_key = :k AND ts < :upper")
+            .expression_attribute_values(":k", AttributeValue::S(rule_id.to_owned()))
+            .expression_attribute_values(":upper", AttributeValue::S(upper))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("Query", e))?;
+        Self::snapshots_of(rule_id, output.items.unwrap_or_default())
+    }
+
+    /// Change items as history snapshots, in the order given.
+    fn snapshots_of(rule_id: &str, items: Vec<Item>) -> Result<Vec<RuleSnapshot>, Error> {
         items
             .into_iter()
             .map(|item| {
@@ -869,6 +904,18 @@ impl AuditLog for DynamoAuditLog {
             .await
             .map_err(|e| Error::from_sdk("PutItem", e))?;
         Ok(())
+    }
+
+    async fn rule_history_page(
+        &self,
+        rule_id: &str,
+        until: &str,
+        before: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        Ok(self
+            .rule_history_page_inner(rule_id, until, before, limit)
+            .await?)
     }
 
     async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {

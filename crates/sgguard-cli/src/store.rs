@@ -218,6 +218,19 @@ impl AuditLog for AnyAudit {
             Self::Dynamo(d) => d.record_invalid(record).await,
         }
     }
+    async fn rule_history_page(
+        &self,
+        rule_id: &str,
+        until: &str,
+        before: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        match self {
+            Self::Sqlite(s) => s.rule_history_page(rule_id, until, before, limit).await,
+            Self::Dynamo(d) => d.rule_history_page(rule_id, until, before, limit).await,
+        }
+    }
+
     async fn rule_history(&self, rule_id: &str) -> Result<Vec<RuleSnapshot>, PortError> {
         match self {
             Self::Sqlite(s) => s.rule_history(rule_id).await,

@@ -539,6 +539,23 @@ impl AuditLog for SqliteStore {
         Ok(self.rule_history_sync(rule_id)?)
     }
 
+    async fn rule_history_page(
+        &self,
+        rule_id: &str,
+        until: &str,
+        before: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<RuleSnapshot>, PortError> {
+        let (before_time, before_id) = before.unzip();
+        let mut page = self.snapshots(
+            "c.rule_id = ?1 AND c.event_time <= ?2 AND (?3 IS NULL OR (c.event_time, c.event_id) < (?3, ?4))",
+            &[&rule_id, &until, &before_time, &before_id],
+            Some(limit),
+        )?;
+        page.reverse();
+        Ok(page)
+    }
+
     async fn changes_after(
         &self,
         group_id: &str,

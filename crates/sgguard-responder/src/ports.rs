@@ -129,13 +129,40 @@ pub trait AuditLog: Send + Sync {
         record: &InvalidRecord,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
-    /// Every recorded change of one rule, oldest first. (Not bounded to the latest few: a
-    /// window of the newest changes could lose the last accepted content or the
-    /// responder's own recorded intent to a fight over the rule.)
+    /// Every recorded change of one rule, oldest first.
     fn rule_history(
         &self,
         rule_id: &str,
     ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send;
+
+    /// One page of a rule's recorded changes, newest first: those by events at or before
+    /// `until` (RFC 3339, as stored) and, when `before` names an event (`(event_time,
+    /// event_id)`, the last of the previous page), strictly before it in the history's
+    /// order; at most `limit`. The responder reads back from the newest until it has what a
+    /// restore needs, so a rule changed a thousand times costs only its recent part, and no
+    /// fixed window can hide its last accepted content. The default reads the whole history.
+    fn rule_history_page(
+        &self,
+        rule_id: &str,
+        until: &str,
+        before: Option<(&str, &str)>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
+        async move {
+            let history = self.rule_history(rule_id).await?;
+            Ok(history
+                .into_iter()
+                .rev()
+                .filter(|s| s.event_time.as_str() <= until)
+                .filter(|s| {
+                    before.is_none_or(|(time, id)| {
+                        (s.event_time.as_str(), s.event_id.as_str()) < (time, id)
+                    })
+                })
+                .take(limit)
+                .collect())
+        }
+    }
 
     /// The recorded changes of one group's rules by events later than `event_time` (RFC 3339,
     /// as stored), oldest first: one read for a whole event, whatever its rule count.
@@ -296,6 +323,15 @@ impl<T: AuditLog> AuditLog for &T {
         rule_id: &str,
     ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
         (**self).rule_history(rule_id)
+    }
+    fn rule_history_page(
+        &self,
+        rule_id: &str,
+        until: &str,
+        before: Option<(&str, &str)>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RuleSnapshot>, PortError>> + Send {
+        (**self).rule_history_page(rule_id, until, before, limit)
     }
     fn changes_after(
         &self,

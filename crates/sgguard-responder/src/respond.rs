@@ -38,6 +38,9 @@ const MAX_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 /// the invocation's deadline.
 pub const STEP_MARGIN: Duration = Duration::from_secs(20);
 
+/// How many of a rule's recorded changes one history read asks for.
+const HISTORY_PAGE: usize = 16;
+
 /// The orchestrator, generic over its ports so every adapter pairing runs the same code.
 #[derive(Debug)]
 pub struct Responder<A, L, R> {
@@ -361,27 +364,51 @@ impl<A: AuditLog, L: AllowlistStore, R: Remediator> Responder<A, L, R> {
         Ok(facts)
     }
 
-    /// The recorded history of every modified rule.
+    /// The recorded history of every modified rule, as far back as a restore needs: read
+    /// newest first, in pages, up to its last content the policy accepted (or a removal),
+    /// by events at or before this one. A rule changed a thousand times costs a page; no
+    /// fixed window can hide its accepted content or sgguard's own recorded intent.
     async fn histories(
         &self,
         set: &ChangeSet,
     ) -> Result<HashMap<String, Vec<RuleSnapshot>>, Error> {
+        let until = sgguard_core::time::format_time(&set.meta.event_time);
+        let event_id = set.meta.event_id.as_str();
         let mut histories = HashMap::new();
         for change in set
             .changes
             .iter()
             .filter(|c| c.kind == ChangeKind::Modified)
         {
-            if let Some(rule_id) = &change.rule_id
-                && !histories.contains_key(rule_id)
-            {
-                let history = self
+            let Some(rule_id) = &change.rule_id else {
+                continue;
+            };
+            if histories.contains_key(rule_id) {
+                continue;
+            }
+            let mut history: Vec<RuleSnapshot> = Vec::new();
+            loop {
+                let before = history
+                    .last()
+                    .map(|s| (s.event_time.as_str(), s.event_id.as_str()));
+                let page = self
                     .audit
-                    .rule_history(rule_id)
+                    .rule_history_page(rule_id, &until, before, HISTORY_PAGE)
                     .await
                     .map_err(Error::Audit)?;
-                histories.insert(rule_id.clone(), history);
+                let full = page.len() >= HISTORY_PAGE;
+                history.extend(page);
+                let reached = history.iter().any(|s| {
+                    s.event_id != event_id
+                        && (s.change.kind == ChangeKind::Removed
+                            || s.change.was_accepted(self.policy.min_risk))
+                });
+                if reached || !full {
+                    break;
+                }
             }
+            history.reverse();
+            histories.insert(rule_id.clone(), history);
         }
         Ok(histories)
     }

@@ -29,7 +29,7 @@ macro_rules! audit_log_conformance {
 
 /// One `#[tokio::test]` per clause of the audit log at scale
 /// ([`conformance::audit_log_scale`](crate::conformance::audit_log_scale)): events of a
-/// thousand rules and of a hundred. Kept out of
+/// thousand rules and of a hundred, and a long rule history read in pages. Kept out of
 /// [`audit_log_conformance!`] so the suites that fill a store with every audit-log clause
 /// stay small. The input is as for [`audit_log_conformance!`].
 #[macro_export]
@@ -47,6 +47,7 @@ macro_rules! __audit_log_scale_clauses {
         $crate::$callback!($($args)* [
             a_thousand_rule_authorize_is_begun_completed_and_read_back_whole,
             a_hundred_rule_modification_is_begun_completed_and_read_back_whole,
+            rule_history_pages_read_back_from_an_event_newest_first,
         ]);
     };
 }

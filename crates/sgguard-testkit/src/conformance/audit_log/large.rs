@@ -126,3 +126,64 @@ pub async fn a_hundred_rule_modification_is_begun_completed_and_read_back_whole<
     );
     record_and_complete(log, pending, Action::Restored).await;
 }
+
+/// A rule changed forty times, read back in pages from an event in the middle: newest
+/// first, nothing after the event, each page strictly before the last, until none is left.
+pub async fn rule_history_pages_read_back_from_an_event_newest_first<A: AuditLog>(log: &A) {
+    let names = Names::new("pages");
+    let rule = names.id("sgr-often");
+    let time = |i: usize| format!("2026-11-23T09:{:02}:{:02}Z", i / 60, i % 60);
+    for i in 0..40 {
+        let port = i32::try_from(1000 + i).unwrap();
+        let modified = report(
+            &names.id(&format!("e-{i:03}")),
+            "ModifySecurityGroupRules",
+            &time(i),
+            Outcome::Flagged,
+            vec![change(
+                &rule,
+                "10.0.0.0/8",
+                port,
+                ChangeKind::Modified,
+                Action::Flagged,
+            )],
+        );
+        let event = modified.event_id.clone().unwrap();
+        assert_eq!(
+            log.begin(&modified, &json!({"eventID": event}), &lease(), PENDING)
+                .await
+                .unwrap(),
+            Begin::Inserted
+        );
+    }
+    let until = time(30);
+    let mut read = Vec::new();
+    let mut pages = 0;
+    loop {
+        let before = read
+            .last()
+            .map(|s: &sgguard_responder::RuleSnapshot| (s.event_time.clone(), s.event_id.clone()));
+        let page = log
+            .rule_history_page(
+                &rule,
+                &until,
+                before.as_ref().map(|(t, id)| (t.as_str(), id.as_str())),
+                16,
+            )
+            .await
+            .unwrap();
+        assert!(page.len() <= 16);
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        read.extend(page);
+    }
+    let ports: Vec<i32> = read.iter().map(|s| s.change.from_port.unwrap()).collect();
+    let expected: Vec<i32> = (1000..=1030).rev().collect();
+    assert_eq!(
+        ports, expected,
+        "newest first, none after the event, none twice"
+    );
+    assert_eq!(pages, 2);
+}
