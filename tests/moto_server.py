@@ -4,7 +4,7 @@ Two changes to a plain `moto_server`:
 - Nagle's algorithm off on every connection. werkzeug leaves it on, and a keep-alive client
   (the Rust SDK) then waits for a delayed ACK (~40 ms) before many small responses arrive,
   which makes every latency figure meaningless.
-- One DynamoDB request at a time. moto's DynamoDB backend takes no lock, so two concurrent
+- One DynamoDB request at a time, and one EC2 request at a time. moto's DynamoDB backend takes no lock, so two concurrent
   conditional writes to one key can both pass their check; DynamoDB itself makes each
   conditional write atomic. Serializing the handler gives tests of concurrent deliveries the
   same guarantee.
@@ -43,6 +43,22 @@ def _serialized_call_action(self):
 
 
 DynamoHandler.call_action = _serialized_call_action
+
+# One EC2 request at a time as well: moto's EC2 backend iterates dictionaries that a
+# concurrent request changes ("dictionary changed size during iteration" answers 500), a
+# failure EC2 itself never has. Tests that want 500s inject them (the fault proxy).
+from moto.ec2.responses import EC2Response  # noqa: E402
+
+_ec2_lock = threading.Lock()
+_ec2_call_action = EC2Response.call_action
+
+
+def _serialized_ec2_call_action(self):
+    with _ec2_lock:
+        return _ec2_call_action(self)
+
+
+EC2Response.call_action = _serialized_ec2_call_action
 
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException  # noqa: E402
