@@ -664,7 +664,8 @@ fn new_entry_approves_any_ingress_until_narrowed() {
 // TOML
 // ---------------------------------------------------------------------------------------
 
-/// The form the README documents (and `examples/allowlist.toml` uses).
+/// The form docs/allowlist.md documents (and `examples/allowlist.toml` uses), with every
+/// criterion in use; `documented_allowlist_parses` reads the documented block itself.
 const README_EXAMPLE: &str = r#"
 # Exceptions granted by people, each with an owner, a reason and an expiry.
 
@@ -707,6 +708,64 @@ protocol = "all"
 ports = "all"
 "#;
 
+/// The ```toml blocks of a Markdown file, in order.
+fn toml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match current.as_mut() {
+            None if line.trim_start().starts_with("```toml") => current = Some(String::new()),
+            Some(_) if line.trim_start().starts_with("```") => blocks.extend(current.take()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+/// The allowlist example in docs/allowlist.md ("The TOML form") and the file the tour
+/// imports (`examples/allowlist.toml`) load as written: a documented key that the loader
+/// refuses, or a broken example, fails here.
+#[test]
+fn documented_allowlist_parses() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/allowlist.md")).unwrap();
+    let blocks = toml_blocks(&doc);
+    assert_eq!(blocks.len(), 1, "docs/allowlist.md has one TOML example");
+    let entries = from_toml(&blocks[0], "docs/allowlist.md").unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(entry.id, "office-ssh");
+    // Every criterion the table documents is set in the example.
+    assert_eq!(entry.cidrs.len(), 2);
+    assert_eq!(entry.prefix_lists.len(), 1);
+    assert_eq!(entry.source_groups.len(), 1);
+    assert_eq!(entry.groups.len(), 1);
+    assert_eq!(entry.accounts.len(), 1);
+    assert_eq!(entry.regions.len(), 1);
+    assert_eq!(entry.principals.len(), 1);
+    assert!(entry.expires.is_some());
+
+    let examples = std::fs::read_to_string(root.join("examples/allowlist.toml")).unwrap();
+    let ids: Vec<_> = from_toml(&examples, "examples/allowlist.toml")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "office-ssh",
+            "terraform-public-https",
+            "expired-db-window",
+            "vpn-prefix-list-https"
+        ]
+    );
+}
+
 fn problems(text: &str) -> Vec<AllowlistProblem> {
     match from_toml(text, "allow.toml") {
         Err(Error::InvalidAllowlist { file, problems }) => {
@@ -731,7 +790,7 @@ fn pair(entry: &str, field: &str) -> (String, String) {
 
 #[test]
 fn readme_example_parses() {
-    let entries = from_toml(README_EXAMPLE, "README.md").unwrap();
+    let entries = from_toml(README_EXAMPLE, "docs/allowlist.md").unwrap();
     assert_eq!(entries.len(), 4);
 
     let office = &entries[0];
@@ -1054,7 +1113,7 @@ fn export_round_trips_and_is_stable() {
     // host bits written in an entry survive the trip
     assert!(first.contains("203.0.113.9/24"), "{first}");
 
-    let readme = from_toml(README_EXAMPLE, "README.md").unwrap();
+    let readme = from_toml(README_EXAMPLE, "docs/allowlist.md").unwrap();
     let exported = to_toml(&readme).unwrap();
     assert_eq!(from_toml(&exported, "export.toml").unwrap(), readme);
     assert_eq!(
