@@ -237,7 +237,7 @@ impl fmt::Display for Retention {
     }
 }
 
-/// The settings the Lambda and the CLI share. See README "Configuration".
+/// The settings the Lambda and the CLI share. See docs/configuration.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub mode: Mode,

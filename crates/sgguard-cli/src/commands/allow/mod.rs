@@ -35,8 +35,8 @@ use check_print::check_styled;
 use list::list_styled;
 
 const ALLOW_HELP: &str = "\
-Entries are the TOML form `import`, `export` and `replay --allowlist` use (see the README,
-\"The allowlist\"). Every change (add, remove, import) is recorded in the store's audit
+Entries are the TOML form `import`, `export` and `replay --allowlist` use (see
+docs/allowlist.md). Every change (add, remove, import) is recorded in the store's audit
 trail with who made it (the STS caller on AWS, the OS user locally) and when.
 
 Examples:
